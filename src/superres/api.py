@@ -1,0 +1,163 @@
+"""The Python API: ``upscale`` for paths, PIL images and arrays, and ``apply_srgan``.
+
+Both go through :func:`upscale_picture`, which the CLI uses too: colour
+through the network (tiled as needed), alpha separately (bicubic by default,
+or through the network), grayscale kept grayscale, 16-bit kept 16-bit, and an
+optional final resize for scales other than the model's own.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .errors import InputError, SuperResError
+from .inference import Upscaler
+from .io.images import DEFAULT_MAX_PIXELS, Picture, from_pil, read_image, to_pil
+
+__all__ = ["upscale", "upscale_picture", "apply_srgan", "make_upscaler", "resize_array"]
+
+_CACHE: dict[tuple, Any] = {}
+
+
+def _model(name_or_model, device: str):
+    from .registry import default_model, load_model
+
+    if isinstance(name_or_model, torch.nn.Module):
+        return name_or_model
+    name = default_model() if name_or_model in (None, "default") else str(name_or_model)
+    key = (name, str(device))
+    if key not in _CACHE:
+        _CACHE.clear()  # keep one model resident, not one per name ever used
+        _CACHE[key] = load_model(name)
+    return _CACHE[key]
+
+
+def make_upscaler(model="srgan-x4", *, device: str = "auto", tile: int | None = None,
+                  tile_pad: int | None = None, precision: str = "fp32", batch_tiles: int = 1) -> Upscaler:
+    """An :class:`Upscaler` for a model name, path or module."""
+    return Upscaler(_model(model, device), device=device, tile=tile, tile_pad=tile_pad,
+                    precision=precision, batch_tiles=batch_tiles)
+
+
+def resize_array(arr: np.ndarray, size: tuple[int, int], kernel: str = "bicubic") -> np.ndarray:
+    """Resize an (H, W[, C]) uint8/uint16/float array to ``size`` = (width, height)."""
+    from .resize import imresize
+
+    w, h = size
+    squeeze = arr.ndim == 2
+    a = arr[:, :, None] if squeeze else arr
+    maxval = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(a.dtype)
+    out = np.empty((h, w, a.shape[2]), dtype=a.dtype)
+    for c in range(a.shape[2]):  # one channel at a time bounds the float copy
+        t = torch.from_numpy(np.ascontiguousarray(a[:, :, c])).float()
+        if maxval:
+            t = t / maxval
+        r = imresize(t, size=(h, w), kernel=kernel).clamp_(0, 1)
+        out[:, :, c] = (r * maxval).round_().numpy().astype(a.dtype) if maxval else r.numpy().astype(a.dtype)
+    return out[:, :, 0] if squeeze else out
+
+
+def upscale_picture(pic: Picture, upscaler: Upscaler, *, alpha: str = "bicubic", outscale: float | None = None,
+                    progress=None) -> Picture:
+    """Upscale a :class:`Picture` (colour, alpha, bit depth and metadata handled)."""
+    if alpha not in ("bicubic", "model"):
+        raise SuperResError(f"alpha must be 'bicubic' or 'model', got {alpha!r}")
+    s = upscaler.scale
+    h, w = pic.color.shape[:2]
+    color = upscaler.upscale_array(pic.color, progress=progress)
+    a = None
+    if pic.alpha is not None:
+        if alpha == "model":
+            a = upscaler.upscale_array(pic.alpha[:, :, None])[:, :, 0]
+        else:
+            a = resize_array(pic.alpha, (w * s, h * s), "bicubic")
+    if outscale and abs(outscale - s) > 1e-9:
+        size = (max(1, round(w * outscale)), max(1, round(h * outscale)))
+        kernel = "bicubic" if outscale < s else "lanczos"
+        color = resize_array(color, size, kernel)
+        a = resize_array(a, size, kernel) if a is not None else None
+    return pic.with_pixels(color, a)
+
+
+def _array_to_picture(arr: np.ndarray) -> tuple[Picture, str]:
+    if not isinstance(arr, np.ndarray):
+        raise InputError(f"expected a NumPy array, got {type(arr).__name__}")
+    kind = "uint"
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    if arr.ndim != 3 or arr.shape[2] not in (1, 2, 3, 4):
+        raise InputError(f"array must be (H, W), (H, W, 1|2|3|4); got shape {arr.shape}")
+    if arr.dtype == np.uint8 or arr.dtype == np.uint16:
+        data = arr
+    elif np.issubdtype(arr.dtype, np.floating):
+        kind = "float"
+        if arr.size and (np.nanmin(arr) < -1e-3 or np.nanmax(arr) > 1 + 1e-3):
+            raise InputError("float arrays must hold values in [0, 1] (divide 8-bit data by 255)")
+        data = np.round(np.clip(arr, 0, 1) * 65535).astype(np.uint16)
+    else:
+        raise InputError(f"unsupported array dtype {arr.dtype}; use uint8, uint16 or float in [0, 1]")
+    if min(data.shape[:2]) < 2:
+        raise InputError(f"{data.shape[1]}x{data.shape[0]} is too small to upscale (need at least 2x2)")
+    color_c = 1 if data.shape[2] in (1, 2) else 3
+    color = np.ascontiguousarray(data[:, :, :color_c])
+    alpha = np.ascontiguousarray(data[:, :, color_c]) if data.shape[2] in (2, 4) else None
+    return Picture(color, alpha), kind
+
+
+def upscale(image, model="srgan-x4", *, outscale: float | None = None, tile: int | None = None,
+            device: str = "auto", alpha: str = "bicubic", precision: str = "fp32",
+            max_pixels: int | None = DEFAULT_MAX_PIXELS, progress=None):
+    """Upscale ``image`` with ``model`` and return the result as the same kind.
+
+    ``image`` may be a path (returns a PIL image), a PIL image (returns a PIL
+    image of the same mode family) or a NumPy array (H, W[, C]) of uint8,
+    uint16 or float in [0, 1] (returns the same dtype and channel count).
+    ``model`` is a registry name (see ``superres models``), a weights path or a
+    module; ``outscale`` sets a final scale other than the model's.
+    """
+    up = make_upscaler(model, device=device, tile=tile, precision=precision)
+    if isinstance(image, (str, os.PathLike)):
+        pic = read_image(Path(image), max_pixels=max_pixels)
+        return to_pil(upscale_picture(pic, up, alpha=alpha, outscale=outscale, progress=progress))
+    if isinstance(image, np.ndarray):
+        pic, kind = _array_to_picture(image)
+        out = upscale_picture(pic, up, alpha=alpha, outscale=outscale, progress=progress)
+        planes = out.color if out.alpha is None else np.dstack([out.color, out.alpha])
+        if image.ndim == 2:
+            planes = planes[:, :, 0]
+        if kind == "float":
+            return (planes.astype(np.float32) / 65535.0).astype(image.dtype)
+        return planes
+    try:
+        from PIL import Image
+    except ImportError:  # pragma: no cover - Pillow is a dependency
+        Image = None
+    if Image is not None and isinstance(image, Image.Image):
+        w, h = image.size
+        if max_pixels and w * h > max_pixels:
+            raise InputError(f"{w}x{h} is over the {max_pixels / 1e6:.1f} MP limit; pass max_pixels=")
+        if w < 2 or h < 2:
+            raise InputError(f"{w}x{h} is too small to upscale (need at least 2x2)")
+        return to_pil(upscale_picture(from_pil(image), up, alpha=alpha, outscale=outscale, progress=progress))
+    raise InputError(f"cannot upscale a {type(image).__name__}; pass a path, PIL image or NumPy array")
+
+
+def apply_srgan(lr: np.ndarray, model="srgan-x4") -> np.ndarray:
+    """Course-material helper: uint8 RGB (H, W, 3) in, uint8 RGB (4H, 4W, 3) out.
+
+    Notebooks written against an ``apply_srgan`` helper (a Keras SRGAN generator
+    applied to one LR image) run unchanged: the result is the generator's output
+    rounded to uint8. Float input is accepted as 0..255 values.
+    """
+    arr = np.asarray(lr)
+    if arr.ndim != 3 or arr.shape[2] != 3:
+        raise InputError(f"apply_srgan expects an RGB array of shape (H, W, 3), got {arr.shape}")
+    if arr.dtype != np.uint8:
+        arr = np.clip(np.round(arr.astype(np.float64)), 0, 255).astype(np.uint8)
+    up = make_upscaler(model)
+    return up.upscale_array(np.ascontiguousarray(arr))

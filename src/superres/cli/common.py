@@ -1,0 +1,56 @@
+"""Helpers shared by subcommands (argparse-free library calls stay in the library)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+
+
+def add_model_options(p: argparse.ArgumentParser, default: str | None = None) -> None:
+    p.add_argument("-m", "--model", default=default,
+                   help="model name (see 'superres models') or path to a .safetensors weights file; "
+                        "default: srgan-x4 (or the best installed model if its weights are missing)")
+    p.add_argument("--tile", type=int, default=None, metavar="N",
+                   help="LR tile size in pixels (default: chosen from a memory budget; 0 = never tile)")
+    p.add_argument("--tile-pad", type=int, default=None, metavar="N",
+                   help="context pixels read around each tile (default: the model's receptive hint)")
+    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
+    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"],
+                   help="arithmetic precision (default fp32; bf16 is faster on recent CPUs)")
+
+
+def positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {v}")
+    return v
+
+
+def positive_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {v}")
+    return v
+
+
+def route_warnings(quiet: bool = False) -> None:
+    """Print library warnings as one 'warning: ...' line each on stderr."""
+
+    def show(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001
+        if not quiet:
+            print(f"superres: warning: {message}", file=sys.stderr)
+
+    warnings.showwarning = show
+    warnings.simplefilter("default")
+    warnings.filterwarnings("ignore", message=".*NumPy array is not writable.*")
+
+
+def progress_enabled(quiet: bool) -> bool:
+    return not quiet and sys.stderr.isatty()

@@ -1,0 +1,237 @@
+"""The one upscaler every command uses.
+
+:class:`Upscaler` wraps a network (eval mode, BatchNorm frozen) with the device,
+precision and tiling policy, and has no per-image state. Two entry points:
+
+* ``upscaler(x)``: a float tensor (N, C, H, W) in [0, 1] in, the clamped
+  (N, C, sH, sW) tensor out; tiled when large.
+* ``upscaler.upscale_array(arr)``: an (H, W, C) uint8 / uint16 / float array in,
+  the same dtype out, assembled tile by tile directly into the output array so
+  a huge image never exists as a float tensor (a 4000x3000 input makes a
+  16000x12000 output: 2.3 GB as float32, 576 MB as uint8).
+
+Both reflect-pad the image by ``pre_pad`` LR pixels before running the
+network and crop afterwards (better borders than the network's zero padding;
+tiled and untiled paths pad identically, so they agree).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .tiling import Tile, plan_tiles
+
+__all__ = ["Upscaler", "pick_device", "DEFAULT_MEMORY_BUDGET_MB"]
+
+#: working-memory budget for activations when choosing a tile size automatically
+DEFAULT_MEMORY_BUDGET_MB = 1024
+
+
+def pick_device(device: str | torch.device | None = "auto") -> torch.device:
+    """``auto`` = CUDA if available, else Apple MPS, else CPU."""
+    if device is None or str(device) == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError as e:
+        from ..errors import SuperResError
+
+        raise SuperResError(f"unknown device {device!r} (use auto, cpu, cuda, cuda:N or mps)") from e
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        from ..errors import SuperResError
+
+        raise SuperResError("device cuda requested but PyTorch sees no CUDA GPU (install a CUDA build of "
+                            "PyTorch, or use --device cpu)")
+    return dev
+
+
+def _bytes_per_lr_pixel(model: nn.Module) -> int:
+    """Rough peak activation bytes per LR pixel (float32), for choosing tiles."""
+    info = getattr(model, "info", None)
+    scale = getattr(info, "scale", 4)
+    hint = getattr(info, "extra", {}).get("bytes_per_lr_pixel") if info is not None else None
+    if hint:
+        return int(hint)
+    channels = getattr(model, "args", {}).get("channels", 64) if hasattr(model, "args") else 64
+    # widest tensors: C*4 channels at scale/2 resolution, a few alive at once
+    return int(4 * channels * 4 * (scale / 2) ** 2 * 3 + 4 * channels * 6)
+
+
+class Upscaler:
+    """Run ``model`` over images of any size.
+
+    Args:
+        model: a network mapping (N, C, H, W) in [0, 1] to (N, C, sH, sW); it needs
+            ``model.info.scale`` (every superres model has it) or ``scale=``.
+        device: ``auto``, ``cpu``, ``cuda``, ``mps`` ...
+        tile: LR tile size; None = choose from ``memory_budget_mb``; 0 = never tile.
+        tile_pad: LR context around each tile (default: the model's receptive hint).
+        pre_pad: reflection padding around the whole image, in LR pixels.
+        precision: ``fp32``, ``bf16`` or ``fp16`` (autocast).
+        batch_tiles: how many equal-size tiles to run at once.
+    """
+
+    def __init__(self, model: nn.Module, device: str | torch.device | None = "auto", tile: int | None = None,
+                 tile_pad: int | None = None, pre_pad: int = 8, precision: str = "fp32",
+                 memory_budget_mb: float = DEFAULT_MEMORY_BUDGET_MB, batch_tiles: int = 1,
+                 scale: int | None = None) -> None:
+        info = getattr(model, "info", None)
+        self.scale = int(scale or getattr(info, "scale", 0))
+        if self.scale < 1:
+            raise ValueError("the model has no .info.scale; pass scale=")
+        if tile is not None and tile < 0:
+            raise ValueError(f"tile must be >= 0, got {tile}")
+        if precision not in ("fp32", "bf16", "fp16"):
+            raise ValueError(f"precision must be fp32, bf16 or fp16, got {precision!r}")
+        self.device = pick_device(device)
+        self.model = model.eval().to(self.device)
+        self.tile = tile
+        self.tile_pad = int(tile_pad if tile_pad is not None else getattr(info, "receptive_pad", 16))
+        self.pre_pad = int(pre_pad)
+        self.precision = precision
+        self.memory_budget_mb = float(memory_budget_mb)
+        self.batch_tiles = max(1, int(batch_tiles))
+        self.in_channels = int(getattr(info, "in_channels", 3))
+
+    # -- policy -------------------------------------------------------------
+    def tile_size_for(self, height: int, width: int) -> int:
+        """The LR tile size used for an image (after pre-padding); 0 = whole image."""
+        if self.tile == 0:
+            return 0
+        if self.tile:
+            return self.tile
+        per_px = _bytes_per_lr_pixel(self.model)
+        budget_px = self.memory_budget_mb * 2**20 / per_px
+        if height * width <= budget_px:
+            return 0
+        side = int(math.sqrt(budget_px)) - 2 * self.tile_pad
+        return max(32, side)
+
+    def plan(self, height: int, width: int) -> list[Tile]:
+        """Tiles for an LR image of this size (pre-padding included)."""
+        h, w = height + 2 * self.pre_pad, width + 2 * self.pre_pad
+        t = self.tile_size_for(h, w)
+        if t == 0:
+            return plan_tiles(h, w, max(h, w), 0)
+        return plan_tiles(h, w, t, self.tile_pad)
+
+    # -- running ------------------------------------------------------------
+    def _autocast(self):
+        dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[self.precision]
+        return torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None)
+
+    @torch.inference_mode()
+    def _run(self, x: torch.Tensor) -> torch.Tensor:
+        with self._autocast():
+            y = self.model(x.to(self.device))
+        return y.float().clamp_(0.0, 1.0)
+
+    def _pre_pad(self, x: torch.Tensor) -> torch.Tensor:
+        p = self.pre_pad
+        if not p:
+            return x
+        mode = "reflect" if min(x.shape[-2:]) > p else "replicate"
+        return F.pad(x, (p, p, p, p), mode=mode)
+
+    def _fit_channels(self, x: torch.Tensor) -> tuple[torch.Tensor, int]:
+        c = x.shape[1]
+        if c == self.in_channels:
+            return x, c
+        if c == 1 and self.in_channels == 3:
+            return x.expand(-1, 3, -1, -1), 1
+        raise ValueError(f"model takes {self.in_channels} channels, image has {c}")
+
+    @torch.inference_mode()
+    def __call__(self, x: torch.Tensor, progress: Callable[[int, int], None] | None = None) -> torch.Tensor:
+        """Upscale a float batch (N, C, H, W) in [0, 1]; returns float (N, C, sH, sW) on CPU."""
+        if x.ndim != 4:
+            raise ValueError(f"expected (N, C, H, W), got shape {tuple(x.shape)}")
+        x, c_in = self._fit_channels(x.float())
+        n, _, h, w = x.shape
+        s, p = self.scale, self.pre_pad
+        xp = self._pre_pad(x)
+        tiles = self.plan(h, w)
+        out = torch.empty(n, xp.shape[1], xp.shape[2] * s, xp.shape[3] * s)
+        done = 0
+        for t in tiles:
+            win = xp[:, :, t.win_y[0]:t.win_y[1], t.win_x[0]:t.win_x[1]]
+            y = self._run(win).cpu()
+            cy, cx = t.crop(s)
+            py, px = t.paste(s)
+            out[:, :, py, px] = y[:, :, cy, cx]
+            done += 1
+            if progress:
+                progress(done, len(tiles))
+        out = out[:, :, p * s:(p + h) * s, p * s:(p + w) * s]
+        if c_in == 1:
+            out = out.mean(dim=1, keepdim=True)
+        return out
+
+    @torch.inference_mode()
+    def upscale_array(self, arr: np.ndarray, progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+        """Upscale an (H, W, C) array (C = 1 or 3); returns the same dtype, (sH, sW, C).
+
+        uint8 / uint16 are scaled to [0, 1] per tile and written back rounded;
+        float arrays are taken as [0, 1].
+        """
+        if arr.ndim == 2:
+            arr = arr[:, :, None]
+        if arr.ndim != 3 or arr.shape[2] not in (1, 3):
+            raise ValueError(f"expected (H, W, 1|3) array, got shape {arr.shape}")
+        dtype = arr.dtype
+        maxval = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(np.dtype(dtype))
+        if maxval is None and not np.issubdtype(dtype, np.floating):
+            raise ValueError(f"unsupported array dtype {dtype}; use uint8, uint16 or float")
+        h, w, c = arr.shape
+        s, p = self.scale, self.pre_pad
+        if p:
+            mode = "reflect" if min(h, w) > p else "edge"
+            padded = np.pad(arr, ((p, p), (p, p), (0, 0)), mode=mode)
+        else:
+            padded = arr
+        tiles = self.plan(h, w)
+        out = np.empty((h * s, w * s, c), dtype=dtype)
+        # group equal-size windows into batches
+        done = 0
+        for i in range(0, len(tiles), self.batch_tiles):
+            group = tiles[i:i + self.batch_tiles]
+            if len({t.window_shape for t in group}) > 1:
+                group = group[:1]  # never happens with balanced tiles, but stay safe
+            wins = np.stack([padded[t.win_y[0]:t.win_y[1], t.win_x[0]:t.win_x[1]] for t in group])
+            x = torch.from_numpy(np.ascontiguousarray(wins)).permute(0, 3, 1, 2).float()
+            if maxval:
+                x = x / maxval
+            x, c_in = self._fit_channels(x)
+            y = self._run(x).cpu()
+            if c_in == 1:
+                y = y.mean(dim=1, keepdim=True)
+            for t, yt in zip(group, y):
+                cy, cx = t.crop(s)
+                py, px = t.paste(s)
+                # paste coordinates are in the pre-padded output; shift to the real one
+                oy0, oy1 = py.start - p * s, py.stop - p * s
+                ox0, ox1 = px.start - p * s, px.stop - p * s
+                ky0, kx0 = max(0, -oy0), max(0, -ox0)
+                ky1 = (cy.stop - cy.start) - max(0, oy1 - h * s)
+                kx1 = (cx.stop - cx.start) - max(0, ox1 - w * s)
+                if ky1 <= ky0 or kx1 <= kx0:
+                    continue
+                block = yt[:, cy.start + ky0:cy.start + ky1, cx.start + kx0:cx.start + kx1].permute(1, 2, 0)
+                if maxval:
+                    block = (block * maxval).round_()
+                out[max(0, oy0):min(h * s, oy1), max(0, ox0):min(w * s, ox1)] = block.numpy().astype(dtype)
+            done += len(group)
+            if progress:
+                progress(done, len(tiles))
+        return out

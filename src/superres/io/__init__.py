@@ -1,0 +1,1 @@
+"""Image, animation and video input/output."""

@@ -1,0 +1,213 @@
+"""Named models: ``create_model(name)`` over a registry of small builder functions.
+
+Each entry pairs a builder (which constructs the architecture) with optional
+pretrained weights: a :class:`PretrainedWeights` record naming the
+safetensors file shipped inside the package (``superres/pretrained/``), its
+sha256, licence and card. ``load_model(name_or_path)`` accepts a registry name
+or a path to a weights file (superres format, or a foreign layout understood by
+:mod:`superres.convert` when present).
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from .errors import ModelError
+
+__all__ = ["ModelEntry", "PretrainedWeights", "register_model", "create_model", "load_model",
+           "list_models", "get_entry", "DEFAULT_MODEL", "default_model", "weights_dir"]
+
+#: the model used when none is named (falls back down PREFERENCE when its weights are missing)
+DEFAULT_MODEL = "srgan-x4"
+PREFERENCE = ("srgan-x4", "srresnet-x4", "srcnn-x4", "bicubic")
+
+
+def weights_dir() -> Path:
+    """Folder holding the shipped weights (``SUPERRES_WEIGHTS_DIR`` overrides it)."""
+    env = os.environ.get("SUPERRES_WEIGHTS_DIR")
+    if env:
+        return Path(env)
+    return Path(str(resources.files("superres") / "pretrained"))
+
+
+@dataclass(frozen=True)
+class PretrainedWeights:
+    """Metadata of a shipped weights file."""
+
+    file: str  # file name inside weights_dir()
+    license: str = "MIT"
+    mean: tuple[float, float, float] = (0.0, 0.0, 0.0)  # input normalisation (none: RGB in [0, 1])
+    std: tuple[float, float, float] = (1.0, 1.0, 1.0)
+
+    @property
+    def path(self) -> Path:
+        return weights_dir() / self.file
+
+    @property
+    def card_path(self) -> Path:
+        return self.path.with_suffix(".json")
+
+    def installed(self) -> bool:
+        return self.path.is_file()
+
+    def card(self) -> dict[str, Any]:
+        try:
+            return json.loads(self.card_path.read_text())
+        except (OSError, ValueError):
+            return {}
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    name: str
+    builder: Callable[[], Any]
+    description: str
+    weights: PretrainedWeights | None = None
+    tags: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def needs_weights(self) -> bool:
+        return self.weights is not None
+
+    def available(self) -> bool:
+        return self.weights is None or self.weights.installed()
+
+
+_REGISTRY: dict[str, ModelEntry] = {}
+
+
+def register_model(name: str, description: str, weights: str | None = None, license: str = "MIT",
+                   tags: tuple[str, ...] = ()) -> Callable:
+    """Decorator: register ``builder`` under ``name`` (with a shipped weights file, if any)."""
+
+    def deco(builder: Callable) -> Callable:
+        if name in _REGISTRY:
+            raise ValueError(f"model {name!r} registered twice")
+        pw = PretrainedWeights(weights, license) if weights else None
+        _REGISTRY[name] = ModelEntry(name, builder, description, pw, tags)
+        return builder
+
+    return deco
+
+
+# --- builders ---------------------------------------------------------------------------------
+
+@register_model("srgan-x4", "SRGAN generator (SRResNet trained with VGG + adversarial loss): sharpest "
+                "textures, may invent detail", weights="srgan-x4.safetensors", tags=("gan", "default"))
+def _srgan_x4():
+    from .models import SRResNet
+
+    return SRResNet(scale=4)
+
+
+@register_model("srresnet-x4", "SRResNet trained with MSE: highest PSNR, smoother textures",
+                weights="srresnet-x4.safetensors", tags=("psnr",))
+def _srresnet_x4():
+    from .models import SRResNet
+
+    return SRResNet(scale=4)
+
+
+@register_model("srcnn-x4", "SRCNN 9-5-5 on a bicubic-enlarged input: the classic 3-layer baseline",
+                weights="srcnn-x4.safetensors", tags=("psnr", "small"))
+def _srcnn_x4():
+    from .models import SRCNN
+
+    return SRCNN(scale=4)
+
+
+def _interp(mode: str) -> Callable:
+    def build():
+        from .models import Interpolation
+
+        return Interpolation(mode=mode, scale=4)
+
+    build.__name__ = f"_{mode}"
+    return build
+
+
+for _mode, _desc in (("nearest", "nearest-neighbour (blocky; shows the pixels)"),
+                     ("bilinear", "bilinear interpolation"),
+                     ("bicubic", "bicubic interpolation (MATLAB imresize, a=-0.5): the standard baseline"),
+                     ("lanczos", "Lanczos-3 interpolation")):
+    register_model(_mode, _desc, tags=("interpolation",))(_interp(_mode))
+
+
+# --- lookup -----------------------------------------------------------------------------------
+
+def list_models() -> list[ModelEntry]:
+    return list(_REGISTRY.values())
+
+
+def get_entry(name: str) -> ModelEntry:
+    if name in _REGISTRY:
+        return _REGISTRY[name]
+    close = difflib.get_close_matches(name, _REGISTRY, n=1, cutoff=0.5)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    raise ModelError(f"unknown model {name!r}.{hint} Available: {', '.join(_REGISTRY)} "
+                     "(or a path to a .safetensors weights file)")
+
+
+def default_model() -> str:
+    """:data:`DEFAULT_MODEL` if its weights are installed, else the best installed fallback."""
+    for name in PREFERENCE:
+        if get_entry(name).available():
+            return name
+    return "bicubic"
+
+
+def create_model(name: str, pretrained: bool = True, device: str = "cpu"):
+    """Build the named model; with ``pretrained`` load its shipped weights (eval mode).
+
+    ``pretrained=False`` returns the architecture randomly initialised (for training).
+    """
+    entry = get_entry(name)
+    model = entry.builder()
+    if pretrained and entry.weights is not None:
+        if not entry.weights.installed():
+            raise ModelError(
+                f"model {name!r} has no weights installed ({entry.weights.path} is missing); "
+                f"they ship with superres releases once trained. Use another model "
+                f"(installed: {', '.join(e.name for e in list_models() if e.available())}) or --model PATH"
+            )
+        from .weights import load_weights
+
+        loaded = load_weights(entry.weights.path)
+        model.load_state_dict(loaded.state_dict())
+        model.card = getattr(loaded, "card", None)
+    model.name = name
+    return model.eval().to(device)
+
+
+def load_model(name_or_path: str | os.PathLike, device: str = "cpu"):
+    """A ready model from a registry name or a weights file path."""
+    s = str(name_or_path)
+    if s in _REGISTRY:
+        return create_model(s, pretrained=True, device=device)
+    p = Path(s).expanduser()
+    looks_like_path = p.suffix in (".safetensors", ".pth", ".pt", ".h5", ".ckpt") or os.sep in s or p.exists()
+    if not looks_like_path:
+        get_entry(s)  # raises with suggestions
+    if not p.exists():
+        raise ModelError(f"weights file {p} not found")
+    if p.is_dir():
+        raise ModelError(f"{p} is a folder; give a weights file (.safetensors)")
+    from .weights import load_weights, read_header
+
+    if p.suffix == ".safetensors" and read_header(p).get("format") == "superres":
+        model = load_weights(p, device=device)
+    else:
+        try:
+            from .convert import load_foreign  # interoperability layer (optional module)
+        except ModuleNotFoundError:
+            raise ModelError(f"{p}: not a superres weights file (expected .safetensors written by superres)") from None
+        model = load_foreign(p).eval().to(device)
+    model.name = p.stem
+    return model

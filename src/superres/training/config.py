@@ -1,0 +1,210 @@
+"""Training configuration: typed defaults per recipe, file overrides, ``--set`` overrides.
+
+Every default is the paper's, with a comment saying where it comes from. A
+config file (TOML or JSON) lists only the fields it changes; ``--set key=value``
+overrides on top. Unknown keys are errors (a typo must never be silently
+ignored), and values are converted to the field's type.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import SuperResError
+
+__all__ = ["RECIPES", "TrainConfig", "ConfigError", "make_config"]
+
+RECIPES = ("srresnet", "srgan", "srcnn")
+
+
+class ConfigError(SuperResError):
+    """A configuration value or key is invalid."""
+
+
+@dataclass
+class TrainConfig:
+    recipe: str = "srresnet"  # srresnet | srgan | srcnn
+    scale: int = 4  # the paper's x4
+
+    # --- model -----------------------------------------------------------
+    channels: int = 64  # SRResNet feature maps (paper: 64)
+    n_blocks: int = 16  # SRResNet residual blocks (paper: 16)
+    srcnn_n1: int = 64  # SRCNN 9-5-5 with 64/32 filters (Dong et al. 2016, table 1)
+    srcnn_n2: int = 32
+    srcnn_f1: int = 9
+    srcnn_f2: int = 5
+    srcnn_f3: int = 5
+    srcnn_residual: bool = False  # paper: plain network (True = learn bicubic residual, VDSR-style)
+    init_from: str = ""  # generator weights to start from (srgan: a trained SRResNet, required)
+
+    # --- data --------------------------------------------------------------
+    hr_crop: int = 96  # SRGAN: 96x96 HR sub-images; SRCNN uses 33 (set by its recipe)
+    batch_size: int = 16  # SRGAN paper: 16; SRCNN paper: 128
+    augment: bool = True  # random flips and 90-degree rotations
+    min_side: int = 0  # skip images whose short side is below this (0 = hr_crop)
+    val_count: int = 8  # images held out for validation when no --val is given
+    val_max_side: int = 512  # validation images are centre-cropped to this (keeps it quick)
+
+    # --- optimisation ----------------------------------------------------
+    max_steps: int = 1_000_000  # SRResNet: 1e6 updates; SRGAN: 1e5 + 1e5 (set by its recipe)
+    lr: float = 1e-4  # Adam learning rate (SRGAN paper: 1e-4)
+    lr_schedule: str = "constant"  # constant | step_half | cosine (srgan: step_half = 1e-4 then 1e-5)
+    lr_min: float = 1e-6  # floor for cosine
+    lr_step_factor: float = 0.1  # step_half: lr multiplier for the second half (paper: 1e-4 -> 1e-5)
+    beta1: float = 0.9  # Adam betas (paper: 0.9, default 0.999)
+    beta2: float = 0.999
+    weight_decay: float = 0.0
+    grad_clip: float = 0.0  # 0 = off
+    srcnn_last_layer_lr_mult: float = 0.1  # SRCNN: last layer lr 1e-5 vs 1e-4 (paper)
+
+    # --- SRGAN losses ----------------------------------------------------
+    vgg_net: str = "vgg19"  # paper: VGG19; falls back to vgg16 when VGG19 weights are unavailable
+    vgg_layer: str = "conv5_4"  # paper's phi_5,4 (before ReLU? paper: after activation); vgg16 -> conv5_3
+    vgg_weights: str = ""  # path to a torchvision-layout state dict; "" = fetch/cached official URL
+    vgg_scale: float = 1 / 12.75  # paper: feature maps rescaled by 1/12.75
+    adv_weight: float = 1e-3  # paper: 1e-3 x adversarial loss
+    pixel_weight: float = 0.0  # optional MSE term in the generator loss (paper: 0)
+    d_lr: float = 0.0  # discriminator lr (0 = same as lr)
+
+    # --- running -----------------------------------------------------------
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | mps
+    precision: str = "fp32"  # fp32 | bf16 (CPU/CUDA autocast) | fp16 (CUDA autocast + scaler)
+    channels_last: bool = True  # faster convolutions on CPU and recent GPUs
+    threads: int = 0  # torch intra-op threads (0 = PyTorch's default)
+    log_every: int = 50  # steps between metrics-log lines
+    val_every: int = 1000  # steps between validations (0 = never)
+    ckpt_every: int = 500  # steps between checkpoints
+    keep_snapshots: bool = True  # also write generator-only snapshots at each validation
+
+    @property
+    def amp_dtype(self):
+        import torch
+
+        return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[self.precision]
+
+    def validate(self) -> None:
+        if self.recipe not in RECIPES:
+            raise ConfigError(f"recipe must be one of {', '.join(RECIPES)}, got {self.recipe!r}")
+        if self.scale not in (2, 4, 8):
+            raise ConfigError(f"scale must be 2, 4 or 8, got {self.scale}")
+        if self.recipe != "srcnn" and self.hr_crop % self.scale:
+            raise ConfigError(f"hr_crop ({self.hr_crop}) must be a multiple of scale ({self.scale})")
+        if self.recipe == "srgan" and self.hr_crop % 16:
+            raise ConfigError(f"srgan needs hr_crop divisible by 16 (the discriminator), got {self.hr_crop}")
+        if self.recipe == "srgan" and not self.init_from:
+            raise ConfigError("srgan starts from a trained SRResNet: set init_from=PATH "
+                              "(a .safetensors export or a srresnet run folder)")
+        if self.lr_schedule not in ("constant", "step_half", "cosine"):
+            raise ConfigError(f"lr_schedule must be constant, step_half or cosine, got {self.lr_schedule!r}")
+        if self.precision not in ("fp32", "bf16", "fp16"):
+            raise ConfigError(f"precision must be fp32, bf16 or fp16, got {self.precision!r}")
+        if self.vgg_net not in ("vgg16", "vgg19"):
+            raise ConfigError(f"vgg_net must be vgg16 or vgg19, got {self.vgg_net!r}")
+        for name in ("batch_size", "max_steps", "hr_crop", "log_every", "ckpt_every"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+# Recipe defaults that differ from the field defaults above (the papers' values).
+RECIPE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "srresnet": {},
+    "srgan": {
+        "max_steps": 200_000,  # paper: 1e5 steps at 1e-4, then 1e5 at 1e-5
+        "lr_schedule": "step_half",
+    },
+    "srcnn": {
+        "hr_crop": 33,  # paper: 33x33 sub-images of the bicubic-enlarged image
+        "batch_size": 128,  # paper: mini-batch 128
+        "max_steps": 1_000_000,
+        "lr": 1e-4,  # paper: 1e-4 for the first two layers, 1e-5 for the last
+        "channels_last": False,  # small convolutions at batch 128: NCHW is as fast
+    },
+}
+
+
+def _convert(name: str, typ: Any, value: Any) -> Any:
+    typ = {"int": int, "float": float, "str": str, "bool": bool}.get(typ, typ) if isinstance(typ, str) else typ
+    if isinstance(value, str) and typ is not str:
+        s = value.strip()
+        if typ is bool:
+            if s.lower() in ("1", "true", "yes", "on"):
+                return True
+            if s.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ConfigError(f"{name}: expected true/false, got {value!r}")
+        try:
+            return typ(float(s)) if typ is int and ("e" in s.lower() or "." in s) else typ(s)
+        except ValueError:
+            raise ConfigError(f"{name}: expected {typ.__name__}, got {value!r}") from None
+    if typ is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if typ is int and isinstance(value, float) and value.is_integer():
+        return int(value)
+    if not isinstance(value, typ) or (typ is int and isinstance(value, bool)):
+        raise ConfigError(f"{name}: expected {typ.__name__}, got {value!r}")
+    return value
+
+
+def _apply(cfg: TrainConfig, changes: dict[str, Any], origin: str) -> None:
+    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    for key, value in changes.items():
+        if key not in fields:
+            import difflib
+
+            close = difflib.get_close_matches(key, fields, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError(f"{origin}: unknown config key {key!r}{hint}")
+        setattr(cfg, key, _convert(key, fields[key].type, value))
+
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} not found")
+    text = path.read_text()
+    if path.suffix == ".json":
+        data = json.loads(text)
+    else:
+        try:
+            import tomllib
+        except ModuleNotFoundError:  # Python 3.10
+            import tomli as tomllib  # type: ignore[no-redef]
+        data = tomllib.loads(text)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a table of key = value")
+    return data
+
+
+def make_config(recipe: str, config_file: str | Path | None = None,
+                overrides: list[str] | dict[str, Any] | None = None) -> TrainConfig:
+    """Resolve a config: recipe defaults < config file < overrides (``key=value``)."""
+    if recipe not in RECIPES:
+        raise ConfigError(f"recipe must be one of {', '.join(RECIPES)}, got {recipe!r}")
+    cfg = TrainConfig(recipe=recipe)
+    _apply(cfg, RECIPE_DEFAULTS[recipe], "recipe defaults")
+    if config_file:
+        data = load_config_file(config_file)
+        if data.get("recipe", recipe) != recipe:
+            raise ConfigError(f"{config_file} is for recipe {data['recipe']!r}, not {recipe!r}")
+        _apply(cfg, data, str(config_file))
+    if overrides:
+        if isinstance(overrides, dict):
+            _apply(cfg, overrides, "overrides")
+        else:
+            pairs = {}
+            for item in overrides:
+                if "=" not in item:
+                    raise ConfigError(f"--set expects key=value, got {item!r}")
+                k, v = item.split("=", 1)
+                pairs[k.strip()] = v
+            _apply(cfg, pairs, "--set")
+    cfg.validate()
+    return cfg

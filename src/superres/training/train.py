@@ -1,0 +1,474 @@
+"""The training loop for all three recipes, readable top to bottom.
+
+    srresnet  SRResNet with MSE (Ledig et al. 2017, section 3.2 "SRResNet")
+    srgan     SRGAN: generator initialised from a trained SRResNet; loss = VGG
+              content loss + 1e-3 x adversarial loss; one D step, then one G step
+    srcnn     SRCNN with MSE on bicubic-enlarged 33x33 sub-images (Dong et al.)
+
+A run folder holds ``config.json`` (the resolved config), ``ckpt.pt`` (the
+latest checkpoint: generator, optimiser, discriminator, step, RNG states, config),
+``metrics.jsonl`` (one JSON line per log step / validation), ``curves.png``,
+``samples/`` (side-by-side validation images) and ``snapshots/`` (generator-only
+safetensors at each validation). ``resume=True`` continues a run exactly.
+
+Distributed data parallel: launch with ``torchrun --nproc_per_node N`` (gloo on
+CPU, NCCL on CUDA); every rank draws its own crops, gradients are averaged, and
+rank 0 writes the run folder.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ..metrics import psnr, ssim
+from ..models import SRCNN, Discriminator, SRResNet
+from .config import TrainConfig, make_config
+from .data import PairCache, PairSampler, find_images, load_validation
+
+__all__ = ["train", "load_checkpoint", "build_generator", "CKPT_NAME"]
+
+CKPT_NAME = "ckpt.pt"
+CKPT_VERSION = 1
+
+
+# ---------------------------------------------------------------------------
+# helpers (small, so that train() below reads as the recipe)
+# ---------------------------------------------------------------------------
+
+def build_generator(cfg: TrainConfig) -> nn.Module:
+    if cfg.recipe == "srcnn":
+        return SRCNN(scale=cfg.scale, n1=cfg.srcnn_n1, n2=cfg.srcnn_n2, f1=cfg.srcnn_f1,
+                     f2=cfg.srcnn_f2, f3=cfg.srcnn_f3, residual=cfg.srcnn_residual)
+    return SRResNet(scale=cfg.scale, channels=cfg.channels, n_blocks=cfg.n_blocks)
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    return torch.device(name)
+
+
+def learning_rate(cfg: TrainConfig, step: int) -> float:
+    if cfg.lr_schedule == "step_half":
+        return cfg.lr * (cfg.lr_step_factor if step >= cfg.max_steps // 2 else 1.0)
+    if cfg.lr_schedule == "cosine":
+        return cfg.lr_min + 0.5 * (cfg.lr - cfg.lr_min) * (1 + math.cos(math.pi * min(step, cfg.max_steps) / cfg.max_steps))
+    return cfg.lr
+
+
+def load_checkpoint(run_dir: str | Path) -> dict[str, Any]:
+    path = Path(run_dir) / CKPT_NAME
+    if not path.is_file():
+        raise FileNotFoundError(f"{run_dir} has no {CKPT_NAME}; is it a superres run folder?")
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def _unwrap(m: nn.Module) -> nn.Module:
+    return m.module if isinstance(m, nn.parallel.DistributedDataParallel) else m
+
+
+def _init_generator(gen: nn.Module, source: str) -> str:
+    """Load generator weights from a superres .safetensors file or a run folder."""
+    p = Path(source)
+    if p.is_dir():
+        state = load_checkpoint(p)["model"]["state"]
+    else:
+        from ..weights import load_weights
+
+        state = load_weights(p).state_dict()
+    gen.load_state_dict(state)
+    return str(p)
+
+
+def _hardware(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {torch.get_num_threads()} threads"
+
+
+def _atomic_save(obj: Any, path: Path) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+class _StopFlag:
+    """Set by SIGINT/SIGTERM: the loop finishes its step, checkpoints and returns."""
+
+    def __init__(self) -> None:
+        self.stop = False
+        self._old: dict[int, Any] = {}
+
+    def __enter__(self) -> "_StopFlag":
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._old[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread
+                pass
+        return self
+
+    def _handle(self, signum, frame) -> None:  # noqa: ANN001
+        if self.stop:  # second signal: give up immediately
+            raise KeyboardInterrupt
+        self.stop = True
+
+    def __exit__(self, *exc) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+@torch.inference_mode()
+def validate(gen: nn.Module, val: list, cfg: TrainConfig, device: torch.device) -> tuple[float, float, Any]:
+    """Mean PSNR-Y / SSIM-Y (shave = scale) and a [bicubic | SR | HR] sample image."""
+    from PIL import Image
+
+    from ..resize import imresize
+
+    was_training = gen.training
+    gen.eval()
+    ps, ss, sample = [], [], None
+    for i, (_name, lr, hr) in enumerate(val):
+        lr = lr.to(device)
+        sr = gen(lr).float().clamp(0, 1).cpu()
+        ps.append(psnr(sr, hr, shave=cfg.scale))
+        ss.append(ssim(sr, hr, shave=cfg.scale))
+        if i == 0:
+            bic = imresize(lr.cpu(), scale=cfg.scale).clamp(0, 1)
+            row = torch.cat([bic, sr, hr], dim=3)[0]
+            sample = Image.fromarray((row.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8))
+    gen.train(was_training)
+    return float(np.mean(ps)), float(np.mean(ss)), sample
+
+
+def _write_curves(run_dir: Path) -> None:
+    from ..plot import line_chart
+
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    train_rows = [r for r in rows if "loss" in r]
+    val_rows = [r for r in rows if "val_psnr" in r]
+    keys = [k for k in ("loss", "g_content", "g_adv", "g_pixel", "d_loss") if any(k in r for r in train_rows)]
+    a = line_chart({k: [(r["step"], r.get(k)) for r in train_rows] for k in keys},
+                   title="training losses", log_y=True)
+    b = line_chart({"val PSNR-Y (dB)": [(r["step"], r["val_psnr"]) for r in val_rows]},
+                   title="validation PSNR-Y")
+    from PIL import Image
+
+    im = Image.new("RGB", (a.width, a.height + b.height), "white")
+    im.paste(a, (0, 0))
+    im.paste(b, (0, a.height))
+    tmp = run_dir / "curves.png.tmp"
+    im.save(tmp, format="PNG")
+    os.replace(tmp, run_dir / "curves.png")
+
+
+# ---------------------------------------------------------------------------
+# the loop
+# ---------------------------------------------------------------------------
+
+def train(recipe: str, data: list[str | Path], run_dir: str | Path, *, config_file: str | Path | None = None,
+          overrides: list[str] | dict | None = None, val: list[str | Path] | None = None,
+          resume: bool = False, cache_dir: str | Path | None = None, progress: bool = True,
+          stop_after: int | None = None) -> Path:
+    """Train ``recipe`` on the images below ``data``; returns the run folder.
+
+    ``stop_after`` behaves like a SIGINT after that many steps (used by tests).
+    """
+    run_dir = Path(run_dir)
+
+    # -- distributed set-up (torchrun sets WORLD_SIZE / RANK / LOCAL_RANK) --
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    if world > 1 and not torch.distributed.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        torch.distributed.init_process_group(backend)
+    is_main = rank == 0
+
+    # -- configuration: a resumed run keeps its saved config (plus overrides) --
+    ckpt = None
+    if resume:
+        ckpt = load_checkpoint(run_dir)
+        saved = dict(ckpt["config"])
+        recipe = saved.pop("recipe")
+        cfg = make_config(recipe, None, saved)
+        if overrides:
+            cfg = make_config(recipe, None, {**cfg.to_dict(), **_pairs(overrides)})
+    else:
+        cfg = make_config(recipe, config_file, overrides)
+        if (run_dir / CKPT_NAME).exists():
+            raise FileExistsError(f"{run_dir} already holds a run; use --resume or another folder")
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    device = pick_device(cfg.device)
+    if is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "samples").mkdir(exist_ok=True)
+        (run_dir / "snapshots").mkdir(exist_ok=True)
+        (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
+    torch.manual_seed(cfg.seed)
+
+    # -- data: decode once into the cache, then sample aligned crops --
+    paths = find_images(data)
+    if not paths:
+        raise FileNotFoundError(f"no images (png/jpg/webp/bmp/tif) found below {', '.join(map(str, data))}")
+    held_out: list[Path] = []
+    if not val:  # a fixed held-out slice: every k-th image, the same on every run
+        k = max(2, len(paths) // max(1, cfg.val_count))
+        held_out = paths[::k][: cfg.val_count] if len(paths) > cfg.val_count else []
+        paths = [p for p in paths if p not in held_out]
+    cache_dir = Path(cache_dir or os.environ.get("SUPERRES_CACHE", Path.home() / ".cache" / "superres" / "pairs"))
+    cache = PairCache(paths, cfg.scale, cache_dir, min_side=cfg.min_side or cfg.hr_crop,
+                      with_enlarged=cfg.recipe == "srcnn", progress=progress and is_main)
+    sampler = PairSampler(cache, cfg.hr_crop, cfg.batch_size, seed=cfg.seed + 1000 * rank,
+                          augment=cfg.augment, lr_input=cfg.recipe != "srcnn")
+    val_set = load_validation(val, cfg.scale, cfg.val_max_side, fallback=held_out) if is_main else []
+
+    # -- models --
+    gen = build_generator(cfg).to(device)
+    init_note = ""
+    if cfg.init_from and ckpt is None:
+        init_note = _init_generator(gen, cfg.init_from)
+    disc = content_loss = None
+    vgg_used = ""
+    if cfg.recipe == "srgan":
+        from .losses import ContentLoss, build_vgg
+
+        disc = Discriminator(crop_size=cfg.hr_crop).to(device)
+        vgg, vgg_used = build_vgg(cfg.vgg_net, cfg.vgg_layer, cfg.vgg_weights)
+        content_loss = ContentLoss(vgg.to(device), cfg.vgg_scale)
+    fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    gen = gen.to(memory_format=fmt)
+    if disc is not None:
+        disc = disc.to(memory_format=fmt)
+    if content_loss is not None:
+        content_loss = content_loss.to(memory_format=fmt)
+
+    # -- optimisers (SRCNN: the last layer learns 10x slower, as in the paper) --
+    betas = (cfg.beta1, cfg.beta2)
+    if cfg.recipe == "srcnn":
+        last = list(gen.conv3.parameters())
+        rest = [p for p in gen.parameters() if all(p is not q for q in last)]
+        groups = [{"params": rest, "lr_mult": 1.0}, {"params": last, "lr_mult": cfg.srcnn_last_layer_lr_mult}]
+    else:
+        groups = [{"params": list(gen.parameters()), "lr_mult": 1.0}]
+    opt_g = torch.optim.Adam(groups, lr=cfg.lr, betas=betas, weight_decay=cfg.weight_decay)
+    opt_d = None
+    if disc is not None:
+        opt_d = torch.optim.Adam(disc.parameters(), lr=cfg.d_lr or cfg.lr, betas=betas)
+
+    # -- resume: weights, optimisers, step, RNG streams --
+    step, elapsed = 0, 0.0
+    if ckpt is not None:
+        gen.load_state_dict(ckpt["model"]["state"])
+        opt_g.load_state_dict(ckpt["optimizer"])
+        if disc is not None:
+            disc.load_state_dict(ckpt["disc"]["state"])
+            opt_d.load_state_dict(ckpt["d_optimizer"])
+        step, elapsed = int(ckpt["step"]), float(ckpt.get("elapsed_s", 0.0))
+        torch.set_rng_state(ckpt["rng"]["torch"])
+        sampler.set_state(ckpt["rng"]["samplers"][rank])
+        init_note = ckpt.get("init_from", "")
+        vgg_used = ckpt.get("vgg_used", vgg_used)
+
+    if world > 1:
+        ddp = lambda m: nn.parallel.DistributedDataParallel(  # noqa: E731
+            m, device_ids=[device.index] if device.type == "cuda" else None)
+        gen = ddp(gen)
+        if disc is not None:
+            disc = ddp(disc)
+    gen.train()
+    if disc is not None:
+        disc.train()
+
+    amp = cfg.amp_dtype
+    use_amp = amp is not None and device.type in ("cpu", "cuda")
+    scaler = torch.amp.GradScaler("cuda") if (amp == torch.float16 and device.type == "cuda") else None
+    autocast = lambda: torch.autocast(device.type, dtype=amp, enabled=use_amp)  # noqa: E731
+    shave = (cfg.srcnn_f1 + cfg.srcnn_f2 + cfg.srcnn_f3 - 3) // 2 if cfg.recipe == "srcnn" else 0
+
+    def backward_step(loss: torch.Tensor, opt: torch.optim.Optimizer, params) -> None:
+        opt.zero_grad(set_to_none=True)
+        if scaler is not None:
+            scaler.scale(loss).backward()
+            scaler.unscale_(opt)
+        else:
+            loss.backward()
+        if cfg.grad_clip:
+            torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+        if scaler is not None:
+            scaler.step(opt)
+            scaler.update()
+        else:
+            opt.step()
+
+    def save_checkpoint() -> None:
+        samplers = [sampler.state()]
+        if world > 1:
+            samplers = [None] * world
+            torch.distributed.all_gather_object(samplers, sampler.state())
+        if not is_main:
+            return
+        g = _unwrap(gen)
+        state = {
+            "format_version": CKPT_VERSION, "step": step, "elapsed_s": elapsed + (time.time() - t_start),
+            "config": cfg.to_dict(), "model": {"arch": g.info.arch, "args": g.args, "state": g.state_dict()},
+            "optimizer": opt_g.state_dict(), "rng": {"torch": torch.get_rng_state(), "samplers": samplers},
+            "init_from": init_note, "vgg_used": vgg_used, "hardware": _hardware(device), "world_size": world,
+        }
+        if disc is not None:
+            state["disc"] = {"args": _unwrap(disc).args, "state": _unwrap(disc).state_dict()}
+            state["d_optimizer"] = opt_d.state_dict()
+        _atomic_save(state, run_dir / CKPT_NAME)
+
+    def log(row: dict) -> None:
+        if is_main:
+            with open(run_dir / "metrics.jsonl", "a") as f:
+                f.write(json.dumps(row) + "\n")
+
+    bar = None
+    if progress and is_main:
+        from tqdm import tqdm
+
+        bar = tqdm(total=cfg.max_steps, initial=step, desc=cfg.recipe, unit="step", dynamic_ncols=True)
+    if is_main and step == 0:
+        log({"step": 0, "event": "start", "train_images": len(cache.images), "skipped": [str(p) for p, _ in cache.skipped],
+             "val_images": [n for n, _, _ in val_set], "init_from": init_note, "vgg": vgg_used,
+             "device": str(device), "hardware": _hardware(device), "world_size": world})
+
+    t_start = time.time()
+    t_data = 0.0
+    running: dict[str, float] = {}
+    with _StopFlag() as flag:
+        while step < cfg.max_steps:
+            lr_now = learning_rate(cfg, step)
+            for grp in opt_g.param_groups:
+                grp["lr"] = lr_now * grp["lr_mult"]
+            if opt_d is not None:
+                for grp in opt_d.param_groups:
+                    grp["lr"] = (cfg.d_lr or cfg.lr) * lr_now / cfg.lr
+
+            t0 = time.perf_counter()
+            lr_img, hr_img = sampler.batch()
+            lr_img = lr_img.to(device, non_blocking=True).contiguous(memory_format=fmt)
+            hr_img = hr_img.to(device, non_blocking=True).contiguous(memory_format=fmt)
+            t_data += time.perf_counter() - t0
+            stats: dict[str, float] = {}
+
+            if cfg.recipe == "srcnn":
+                with autocast():
+                    sr = gen(lr_img, enlarged=True)
+                c = slice(shave, cfg.hr_crop - shave) if shave else slice(None)
+                loss = F.mse_loss(sr.float()[..., c, c], hr_img[..., c, c])
+                backward_step(loss, opt_g, gen.parameters())
+                stats["loss"] = loss.item()
+            elif cfg.recipe == "srresnet":
+                with autocast():
+                    sr = gen(lr_img)
+                loss = F.mse_loss(sr.float(), hr_img)
+                backward_step(loss, opt_g, gen.parameters())
+                stats["loss"] = loss.item()
+            else:  # srgan
+                with autocast():
+                    sr = gen(lr_img)
+                # (1) discriminator step on real HR vs detached SR
+                with autocast():
+                    real_logits = disc(hr_img)
+                    fake_logits = disc(sr.detach())
+                from .losses import discriminator_loss, generator_adversarial_loss
+
+                d_loss = discriminator_loss(real_logits, fake_logits)
+                backward_step(d_loss, opt_d, disc.parameters())
+                # (2) generator step; D is frozen (no grads to its weights)
+                for p in disc.parameters():
+                    p.requires_grad_(False)
+                with autocast():
+                    g_content = content_loss(sr, hr_img)
+                    g_adv = generator_adversarial_loss(disc(sr))
+                g_pixel = F.mse_loss(sr.float(), hr_img) if cfg.pixel_weight else torch.zeros(())
+                loss = g_content + cfg.adv_weight * g_adv + cfg.pixel_weight * g_pixel
+                backward_step(loss, opt_g, gen.parameters())
+                for p in disc.parameters():
+                    p.requires_grad_(True)
+                stats.update(loss=loss.item(), g_content=g_content.item(), g_adv=g_adv.item(),
+                             d_loss=d_loss.item(), d_real=torch.sigmoid(real_logits.float()).mean().item(),
+                             d_fake=torch.sigmoid(fake_logits.float()).mean().item())
+                if cfg.pixel_weight:
+                    stats["g_pixel"] = g_pixel.item()
+            step += 1
+            for k, v in stats.items():
+                running[k] = running.get(k, 0.0) + v
+            running["_n"] = running.get("_n", 0) + 1
+
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix({k: f"{v:.4g}" for k, v in stats.items() if k in ("loss", "d_real", "d_fake")})
+            if step % cfg.log_every == 0 or step == cfg.max_steps:
+                n = running.pop("_n")
+                row = {"step": step, "lr": lr_now, **{k: v / n for k, v in running.items()},
+                       "s_per_step": (time.time() - t_start) / max(1, step - (int(ckpt["step"]) if ckpt else 0)),
+                       "data_s_per_step": t_data / max(1, n)}
+                t_data, running = 0.0, {}
+                log(row)
+            if is_main and cfg.val_every and val_set and (step % cfg.val_every == 0 or step == cfg.max_steps):
+                vp, vs, sample = validate(_unwrap(gen), val_set, cfg, device)
+                log({"step": step, "val_psnr": vp, "val_ssim": vs})
+                if sample is not None:
+                    sample.save(run_dir / "samples" / f"step_{step:07d}.png")
+                if cfg.keep_snapshots:
+                    from ..weights import save_weights
+
+                    save_weights(_unwrap(gen), run_dir / "snapshots" / f"step_{step:07d}.safetensors",
+                                 dtype=torch.float32)
+                _write_curves(run_dir)
+                if bar is not None:
+                    bar.write(f"step {step}: val PSNR-Y {vp:.2f} dB, SSIM-Y {vs:.4f}")
+            if stop_after is not None and step >= stop_after:
+                flag.stop = True
+            if step % cfg.ckpt_every == 0 or step == cfg.max_steps or flag.stop:
+                save_checkpoint()
+            if flag.stop:
+                break
+    if bar is not None:
+        bar.close()
+    if is_main:
+        if (run_dir / "metrics.jsonl").exists():
+            _write_curves(run_dir)
+        from ..weights import save_weights
+
+        save_weights(_unwrap(gen), run_dir / "generator.safetensors", dtype=torch.float32)
+    if world > 1:
+        torch.distributed.barrier()
+    return run_dir
+
+
+def _pairs(overrides: list[str] | dict) -> dict:
+    if isinstance(overrides, dict):
+        return dict(overrides)
+    out = {}
+    for item in overrides:
+        k, _, v = item.partition("=")
+        out[k.strip()] = v
+    return out

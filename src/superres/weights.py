@@ -1,0 +1,166 @@
+"""The superres weights format: self-describing safetensors plus a model card.
+
+A weights file is a ``.safetensors`` file whose header metadata holds
+
+* ``format = "superres"`` and ``format_version`` (an integer, currently 1),
+* ``arch``: an architecture name from :data:`superres.models.ARCHITECTURES`,
+* ``args``: JSON of the constructor arguments,
+* ``card``: JSON of the model card (optional; also written beside the file as
+  ``<name>.json`` for humans and code hosts).
+
+so :func:`load_weights` rebuilds the network without the user naming it. Tensors
+are stored as float16 when that loses less than a given tolerance (checked by
+the exporter), otherwise float32; they are loaded back as float32.
+
+Nothing here unpickles: safetensors only. (``torch.load`` elsewhere in the
+project is always called with ``weights_only=True``.)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .errors import ModelError
+
+__all__ = ["FORMAT_VERSION", "ModelCard", "save_weights", "load_weights", "read_header", "sha256_file"]
+
+FORMAT_VERSION = 1
+
+
+@dataclass
+class ModelCard:
+    """Human-facing facts about a set of weights (stored as JSON)."""
+
+    name: str
+    arch: str
+    args: dict
+    scale: int
+    description: str = ""
+    training_data: str = ""
+    recipe: str = ""
+    steps: int | None = None
+    wall_time_hours: float | None = None
+    hardware: str = ""
+    metrics: dict = field(default_factory=dict)
+    license: str = ""
+    source: str = ""
+    dtype: str = "float16"
+    sha256: str = ""
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {k: v for k, v in self.__dict__.items()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelCard":
+        known = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
+        extra = {k: v for k, v in d.items() if k not in cls.__dataclass_fields__}
+        card = cls(**known)
+        card.extra.update(extra)
+        return card
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file renamed into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_weights(model: nn.Module, path: str | os.PathLike, card: ModelCard | None = None,
+                 dtype: torch.dtype = torch.float16) -> Path:
+    """Save ``model`` (which must have ``.args`` and ``.info.arch``) as superres safetensors.
+
+    Returns the path. If ``card`` is given, its ``sha256`` is filled in and it is
+    embedded in the header and written beside the file as ``<stem>.json``.
+    """
+    from safetensors.torch import save as st_save
+
+    path = Path(path)
+    arch = model.info.arch
+    state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    state = {k: (v.to(dtype) if v.is_floating_point() else v) for k, v in state.items()}
+    meta = {"format": "superres", "format_version": str(FORMAT_VERSION), "arch": arch,
+            "args": json.dumps(model.args, sort_keys=True)}
+    if card is not None:
+        card.dtype = str(dtype).replace("torch.", "")
+        card.sha256 = ""  # the hash covers the file, which embeds the card without it
+        meta["card"] = json.dumps(card.to_dict(), sort_keys=True)
+    data = st_save(state, metadata=meta)
+    atomic_write_bytes(path, data)
+    if card is not None:
+        card.sha256 = hashlib.sha256(data).hexdigest()
+        atomic_write_bytes(path.with_suffix(".json"),
+                           (json.dumps(card.to_dict(), indent=2, sort_keys=True) + "\n").encode())
+    return path
+
+
+def read_header(path: str | os.PathLike) -> dict[str, str]:
+    """The safetensors header metadata of ``path`` (no tensors are read)."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            n = int.from_bytes(f.read(8), "little")
+            if n <= 0 or n > 100_000_000:
+                raise ValueError("bad header length")
+            header = json.loads(f.read(n))
+    except (OSError, ValueError) as e:
+        raise ModelError(f"{path}: not a safetensors file ({e}); superres weights are .safetensors") from e
+    return header.get("__metadata__", {}) or {}
+
+
+def load_weights(path: str | os.PathLike, device: str | torch.device = "cpu") -> nn.Module:
+    """Rebuild and return the network stored in a superres ``.safetensors`` file (eval mode)."""
+    from safetensors.torch import load_file
+
+    from .models import ARCHITECTURES
+
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"{path}: weights file not found")
+    meta = read_header(path)
+    if meta.get("format") != "superres":
+        raise ModelError(
+            f"{path}: no superres header (format={meta.get('format')!r}); "
+            "convert foreign checkpoints with `superres convert`"
+        )
+    version = int(meta.get("format_version", "0"))
+    if version > FORMAT_VERSION:
+        raise ModelError(f"{path}: format version {version} is newer than this superres "
+                         f"understands ({FORMAT_VERSION}); upgrade superres")
+    arch = meta.get("arch", "")
+    if arch not in ARCHITECTURES:
+        raise ModelError(f"{path}: unknown architecture {arch!r}; known: {', '.join(ARCHITECTURES)}")
+    args: dict[str, Any] = json.loads(meta.get("args", "{}"))
+    model = ARCHITECTURES[arch](**args)
+    state = load_file(str(path), device="cpu")
+    state = {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise ModelError(f"{path}: weights do not match {arch}{args}: "
+                         f"missing {missing[:3]}, unexpected {unexpected[:3]}")
+    model.card = ModelCard.from_dict(json.loads(meta["card"])) if "card" in meta else None
+    return model.eval().to(device)
