@@ -11,9 +11,9 @@ def add_model_options(p: argparse.ArgumentParser, default: str | None = None) ->
     p.add_argument("-m", "--model", default=default,
                    help="model name (see 'superres models') or path to a .safetensors weights file; "
                         "default: srgan-x4 (or the best installed model if its weights are missing)")
-    p.add_argument("--tile", type=int, default=None, metavar="N",
+    p.add_argument("--tile", type=non_negative_int, default=None, metavar="N",
                    help="LR tile size in pixels (default: chosen from a memory budget; 0 = never tile)")
-    p.add_argument("--tile-pad", type=int, default=None, metavar="N",
+    p.add_argument("--tile-pad", type=non_negative_int, default=None, metavar="N",
                    help="context pixels read around each tile (default: the model's receptive hint)")
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
     p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"],
@@ -30,13 +30,39 @@ def positive_int(text: str) -> int:
     return v
 
 
+def non_negative_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {v}")
+    return v
+
+
+def int_in_range(lo: int, hi: int):
+    """An argparse type accepting whole numbers lo..hi."""
+
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if not lo <= v <= hi:
+            raise argparse.ArgumentTypeError(f"must be between {lo} and {hi}, got {v}")
+        return v
+
+    parse.__name__ = f"int_{lo}_{hi}"
+    return parse
+
+
 def positive_float(text: str) -> float:
     try:
         v = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not v > 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {v}")
+    if not (v > 0 and v != float("inf")):
+        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text!r}")
     return v
 
 

@@ -45,8 +45,8 @@ def run(ns: argparse.Namespace) -> int:
         rows.append({"name": e.name, "scale": model.info.scale, "params": params, "installed": installed,
                      "weights": str(e.weights.path) if e.weights else None, "size_bytes": size,
                      "description": e.description, "card": card})
-    if ns.json:
-        print(json.dumps(rows, indent=2))
+    if ns.json:  # a list of models, or one object for 'superres models NAME --json'
+        print(json.dumps(rows[0] if ns.name else rows, indent=2))
         return 0
     if ns.name:
         r = rows[0]
@@ -72,5 +72,5 @@ def run(ns: argparse.Namespace) -> int:
         summ = _summary(r["card"])
         if summ:
             print(f"{'':<56}{summ}")
-    print(f"\n* = default model. 'superres models NAME' shows a model card.")
+    print("\n* = default model. 'superres models NAME' shows a model card.")
     return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .common import add_model_options, positive_float, positive_int
+from .common import add_model_options, int_in_range, positive_float, positive_int
 
 HELP = "upscale images 4x (files, folders, glob patterns)"
 EPILOG = """\
@@ -37,8 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="final scale factor if not the model's (e.g. 2, 3, 8)")
     p.add_argument("--alpha", choices=["bicubic", "model"], default="bicubic",
                    help="how to upscale transparency (default: bicubic)")
-    p.add_argument("--quality", type=positive_int, default=None,
-                   help="JPEG/WebP quality 1-100 (default 95); PNG: zlib level 0-9")
+    p.add_argument("--quality", type=int_in_range(0, 100), default=None,
+                   help="JPEG/WebP quality 0-100 (default 95); PNG: zlib level 0-9")
     p.add_argument("-r", "--recursive", action="store_true", help="descend into sub-folders")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     p.add_argument("--keep-metadata", action="store_true", help="copy EXIF metadata (ICC is always kept)")
@@ -49,11 +49,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(ns: argparse.Namespace) -> int:
+    import os
+    import warnings
+
     from ..errors import SuperResError
     from .common import route_warnings
     from .upscale_impl import UpscaleOptions, upscale_paths
 
-    route_warnings(ns.quiet)
     if ns.max_pixels is None:
         from ..io.images import DEFAULT_MAX_PIXELS
 
@@ -64,8 +66,13 @@ def run(ns: argparse.Namespace) -> int:
         recursive=ns.recursive, overwrite=ns.overwrite, keep_metadata=ns.keep_metadata,
         max_pixels=ns.max_pixels, quiet=ns.quiet,
     )
-    try:
-        return upscale_paths(ns.inputs, Path(ns.output) if ns.output else None, opts)
-    except SuperResError as e:
-        e.exit_code = getattr(e, "exit_code", 2)
-        raise
+    # a trailing slash always means a folder, even for a name like "out.png/"
+    output_is_dir = bool(ns.output) and ns.output.endswith(("/", os.sep))
+    with warnings.catch_warnings():  # restores the caller's warning state (main() may run in-process)
+        route_warnings(ns.quiet)
+        try:
+            return upscale_paths(ns.inputs, Path(ns.output) if ns.output else None, opts,
+                                 output_is_dir=output_is_dir)
+        except SuperResError as e:
+            e.exit_code = getattr(e, "exit_code", 2)
+            raise

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import os
 import struct
+import sys
 import tempfile
 import warnings
 import zlib
@@ -99,30 +100,53 @@ class Picture:
 # reading
 # ---------------------------------------------------------------------------
 
-def _swap_rawmode(args):
+def _rawmode(args) -> str:
     if isinstance(args, str):
-        return args.replace("16B", "16§").replace("16L", "16B").replace("16§", "16L")
+        return args
     if isinstance(args, tuple) and args and isinstance(args[0], str):
-        return (_swap_rawmode(args[0]),) + args[1:]
-    return args
+        return args[0]
+    return ""
 
 
-def _read_rgb16(path: Path, mode: str) -> np.ndarray | None:
-    """Full-precision 16-bit RGB(A) via Pillow: decode high bytes, then low bytes.
+def _with_rawmode(args, rawmode: str):
+    if isinstance(args, str):
+        return rawmode
+    return (rawmode,) + tuple(args[1:])
+
+
+def _swap_rawmode(rawmode: str) -> str:
+    """``RGB;16B`` <-> ``RGB;16L``; native order (``;16N``, what Pillow uses for
+    libtiff-decoded, i.e. compressed, TIFFs) is resolved to the host's order first."""
+    rawmode = rawmode.replace("16N", "16L" if sys.byteorder == "little" else "16B")
+    return rawmode.replace("16B", "16§").replace("16L", "16B").replace("16§", "16L")
+
+
+def _read_rgb16(path: Path) -> np.ndarray | None:
+    """Full-precision 16-bit RGB(A) or gray+alpha via Pillow, as (H, W, C) uint16.
 
     Pillow turns 16-bit RGB into 8-bit RGB by keeping each sample's high byte;
     decoding again with the rawmode's byte order swapped keeps the low byte.
+    16-bit gray+alpha PNG (rawmode ``LA;16B``, opened as RGBA) is decoded once
+    with rawmode ``RGBA`` (same 32 bits a pixel), which yields all four bytes.
     Returns None if the file's decoder does not expose a 16-bit rawmode.
     """
     from PIL import Image
 
+    with Image.open(path) as im:
+        raws = {_rawmode(t.args) for t in im.tile}
+        if raws == {"LA;16B"}:
+            im.tile = [t._replace(args=_with_rawmode(t.args, "RGBA")) for t in im.tile]
+            im.load()
+            b = np.asarray(im).astype(np.uint16)
+            return np.dstack([(b[:, :, 0] << 8) | b[:, :, 1], (b[:, :, 2] << 8) | b[:, :, 3]])
+    if not raws or not all(";16" in r and r.split(";")[0] in ("RGB", "RGBA") for r in raws):
+        return None
     planes = []
     for swap in (False, True):
         with Image.open(path) as im:
-            if not all("16" in str(t.args) for t in im.tile):
-                return None
             if swap:
-                im.tile = [t._replace(args=_swap_rawmode(t.args)) for t in im.tile]
+                im.tile = [t._replace(args=_with_rawmode(t.args, _swap_rawmode(_rawmode(t.args))))
+                           for t in im.tile]
             im.load()
             planes.append(np.asarray(im).astype(np.uint16))
     return (planes[0] << 8) | planes[1]
@@ -132,7 +156,7 @@ def _is_16bit_rgb(im) -> bool:
     if im.mode not in ("RGB", "RGBA"):
         return False
     if im.format == "PNG":
-        return im.info.get("bitdepth", 8) == 16 or any("16" in str(t.args) for t in im.tile)
+        return any(";16" in _rawmode(t.args) for t in im.tile)
     if im.format == "TIFF":
         bps = im.tag_v2.get(258) if hasattr(im, "tag_v2") else None
         return bool(bps) and max(bps if isinstance(bps, tuple) else (bps,)) == 16
@@ -163,9 +187,10 @@ def read_image(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIX
             finally:
                 Image.MAX_IMAGE_PIXELS = old_limit
     except UnidentifiedImageError:
-        raise InputError(f"{path}: not an image Pillow can read (PNG, JPEG, WebP, BMP, TIFF, GIF)") from None
-    except OSError as e:
-        raise InputError(f"{path}: cannot read ({e})") from None
+        raise InputError(f"{path}: not an image Pillow can read (PNG, JPEG, WebP, BMP, TIFF, GIF), "
+                         "or the file is damaged") from None
+    except Exception as e:  # noqa: BLE001 - a damaged file can make a Pillow plugin raise anything
+        raise InputError(f"{path}: cannot read: {_damaged(e)}") from None
     if max_pixels and w * h > max_pixels:
         raise InputError(f"{path}: {w}x{h} is {w * h / 1e6:.1f} megapixels, over the limit of "
                          f"{max_pixels / 1e6:.1f} MP; raise it with --max-pixels if this is intended")
@@ -182,28 +207,54 @@ def read_image(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIX
             pic.path = path
             pic.info["format"] = fmt
             exif = im.getexif()
-            if exif:
-                exif[0x0112] = 1  # orientation already applied
-                pic.exif = exif.tobytes()
+            orientation = exif.get(0x0112, 1)
+            pic.exif = _exif_for_output(exif)
         if rgb16:
-            full = _read_rgb16(path, pic.source_mode)
+            full = _read_rgb16(path)
             if full is not None:
-                full = _exif_apply_array(full, im)
-                pic.color = full[:, :, :3]
-                pic.alpha = full[:, :, 3] if full.shape[2] == 4 else None
-    except (OSError, SyntaxError, ValueError) as e:
-        msg = str(e)
-        if "truncated" in msg or "broken" in msg.lower():
-            msg = f"the file is truncated or damaged ({msg})"
-        raise InputError(f"{path}: cannot decode: {msg}") from None
+                full = _exif_apply_array(full, orientation)
+                ncolor = 1 if full.shape[2] == 2 else 3
+                pic.color = np.ascontiguousarray(full[:, :, :ncolor])
+                pic.alpha = np.ascontiguousarray(full[:, :, ncolor]) if full.shape[2] in (2, 4) else None
+                if ncolor == 1:
+                    pic.source_mode = "LA"
+    except InputError as e:
+        raise InputError(f"{path}: {e}") from None
+    except Exception as e:  # noqa: BLE001 - a damaged file can make a Pillow decoder raise anything
+        raise InputError(f"{path}: cannot decode: {_damaged(e)}") from None
     finally:
         Image.MAX_IMAGE_PIXELS = old_limit
     return pic
 
 
-def _exif_apply_array(arr: np.ndarray, im) -> np.ndarray:
-    """Apply the EXIF orientation of ``im`` to a raw array read separately."""
-    o = im.getexif().get(0x0112, 1)
+def _damaged(e: BaseException) -> str:
+    msg = str(e) or type(e).__name__
+    if "truncat" in msg.lower() or "broken" in msg.lower() or not isinstance(e, OSError) \
+            or "decoder" in msg.lower():
+        return f"the file is truncated or damaged ({msg})"
+    return msg
+
+
+#: TIFF tags that describe the pixel layout of the file they came from; a TIFF's
+#: EXIF (Pillow's ``getexif`` of a TIFF is its first IFD) must not carry them to
+#: the output: they would describe the wrong size/layout and break TIFF writing
+_LAYOUT_TAGS = (254, 255, 256, 257, 258, 259, 262, 263, 266, 273, 277, 278, 279, 280, 281, 284, 317,
+                320, 322, 323, 324, 325, 338, 339, 340, 341, 347, 530, 531, 532, 34675)
+
+
+def _exif_for_output(exif) -> bytes | None:
+    """EXIF bytes to carry: orientation reset to 1 (already applied), layout tags removed."""
+    if not exif:
+        return None
+    for tag in _LAYOUT_TAGS:
+        if tag in exif:
+            del exif[tag]
+    exif[0x0112] = 1  # orientation already applied
+    return exif.tobytes()
+
+
+def _exif_apply_array(arr: np.ndarray, o: int) -> np.ndarray:
+    """Apply EXIF orientation ``o`` to a raw array read separately."""
     ops = {2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
            5: lambda a: a.transpose(1, 0, 2), 6: lambda a: a.transpose(1, 0, 2)[:, ::-1],
            7: lambda a: a.transpose(1, 0, 2)[::-1, ::-1], 8: lambda a: a.transpose(1, 0, 2)[::-1]}
@@ -293,7 +344,7 @@ def check_output_path(path: str | os.PathLike, overwrite: bool = False) -> Path:
     return path
 
 
-def _png16(color: np.ndarray, alpha: np.ndarray | None, icc: bytes | None) -> bytes:
+def _png16(color: np.ndarray, alpha: np.ndarray | None, icc: bytes | None, exif: bytes | None = None) -> bytes:
     """Encode 16-bit RGB/RGBA/gray(+alpha) PNG (Pillow cannot write 16-bit colour)."""
     planes = color if alpha is None else np.dstack([color, alpha])
     h, w, c = planes.shape
@@ -311,6 +362,8 @@ def _png16(color: np.ndarray, alpha: np.ndarray | None, icc: bytes | None) -> by
     out = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, ctype, 0, 0, 0))
     if icc:
         out += chunk(b"iCCP", b"ICC profile\x00\x00" + zlib.compress(icc))
+    if exif:
+        out += chunk(b"eXIf", exif[6:] if exif.startswith(b"Exif\x00\x00") else exif)
     out += chunk(b"IDAT", zlib.compress(raw.tobytes(), 6)) + chunk(b"IEND", b"")
     return out
 
@@ -386,7 +439,18 @@ def write_image(pic: Picture, path: str | os.PathLike, *, quality: int | None = 
                       "(use .png or .tif to keep 16 bits)", stacklevel=2)
         pic = pic.with_pixels(_to8(pic.color), _to8(pic.alpha) if pic.alpha is not None else None)
     if pic.bits == 16 and not (pic.grayscale and pic.alpha is None):
-        data = (_png16 if fmt == "PNG" else _tiff16)(pic.color, pic.alpha, pic.icc_profile)
+        exif = pic.exif if keep_metadata else None
+        if fmt == "PNG":
+            data = _png16(pic.color, pic.alpha, pic.icc_profile, exif)
+        else:
+            if exif:
+                warnings.warn(f"{path.name}: EXIF is not written to 16-bit colour TIFF files "
+                              "(use .png to keep it)", stacklevel=2)
+            color = pic.color
+            if pic.grayscale:
+                # Pillow (and so superres) cannot open 16-bit gray+alpha TIFF; store it as RGBA
+                color = np.repeat(color, 3, axis=2)
+            data = _tiff16(color, pic.alpha, pic.icc_profile)
         _atomic_write(path, lambda f: f.write(data))
         return path
     im = to_pil(pic)

@@ -62,12 +62,12 @@ def _to_uint8(t: torch.Tensor) -> np.ndarray:
 
 def degrade(hr: np.ndarray, scale: int) -> np.ndarray:
     """MATLAB bicubic x1/scale of an (H, W, 3) uint8 image (H, W multiples of scale)."""
-    t = torch.from_numpy(hr).permute(2, 0, 1).to(torch.float32)
+    t = torch.from_numpy(np.array(hr, copy=True)).permute(2, 0, 1).to(torch.float32)
     return _to_uint8(imresize(t, scale=1.0 / scale, kernel="bicubic"))
 
 
 def enlarge(lr: np.ndarray, scale: int) -> np.ndarray:
-    t = torch.from_numpy(lr).permute(2, 0, 1).to(torch.float32)
+    t = torch.from_numpy(np.array(lr, copy=True)).permute(2, 0, 1).to(torch.float32)
     return _to_uint8(imresize(t, scale=float(scale), kernel="bicubic"))
 
 
@@ -203,10 +203,16 @@ def load_validation(dirs: list[str | Path] | None, scale: int, max_side: int,
         else:
             items += [(p.stem, _read_rgb(p), None) for p in find_images([d])]
     for p in fallback or []:
-        items.append((p.stem, _read_rgb(p), None))
+        try:
+            items.append((p.stem, _read_rgb(p), None))
+        except Exception as e:  # noqa: BLE001 - a bad held-out file must not stop training
+            warnings.warn(f"skipping validation image {p}: {e}", stacklevel=2)
     out = []
     for name, hr, lr in items:
         h, w = (hr.shape[0] // scale) * scale, (hr.shape[1] // scale) * scale
+        if min(h, w) < 4 * scale:
+            warnings.warn(f"skipping validation image {name}: too small ({hr.shape[1]}x{hr.shape[0]})", stacklevel=2)
+            continue
         if lr is not None and (lr.shape[0] * scale, lr.shape[1] * scale) != (h, w):
             lr = None
         m = (max_side // scale) * scale

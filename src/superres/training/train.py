@@ -24,6 +24,7 @@ import os
 import platform
 import signal
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,10 +38,20 @@ from ..models import SRCNN, Discriminator, SRResNet
 from .config import TrainConfig, make_config
 from .data import PairCache, PairSampler, find_images, load_validation
 
-__all__ = ["train", "load_checkpoint", "build_generator", "CKPT_NAME"]
+__all__ = ["train", "TrainResult", "load_checkpoint", "build_generator", "CKPT_NAME"]
 
 CKPT_NAME = "ckpt.pt"
 CKPT_VERSION = 1
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` returns: the run folder, the trained generator and its step."""
+
+    run_dir: Path
+    generator: nn.Module
+    step: int
+    interrupted: bool
 
 
 # ---------------------------------------------------------------------------
@@ -192,8 +203,8 @@ def _write_curves(run_dir: Path) -> None:
 def train(recipe: str, data: list[str | Path], run_dir: str | Path, *, config_file: str | Path | None = None,
           overrides: list[str] | dict | None = None, val: list[str | Path] | None = None,
           resume: bool = False, cache_dir: str | Path | None = None, progress: bool = True,
-          stop_after: int | None = None) -> Path:
-    """Train ``recipe`` on the images below ``data``; returns the run folder.
+          stop_after: int | None = None) -> TrainResult:
+    """Train ``recipe`` on the images below ``data``; returns a :class:`TrainResult`.
 
     ``stop_after`` behaves like a SIGINT after that many steps (used by tests).
     """
@@ -235,9 +246,9 @@ def train(recipe: str, data: list[str | Path], run_dir: str | Path, *, config_fi
     if not paths:
         raise FileNotFoundError(f"no images (png/jpg/webp/bmp/tif) found below {', '.join(map(str, data))}")
     held_out: list[Path] = []
-    if not val:  # a fixed held-out slice: every k-th image, the same on every run
-        k = max(2, len(paths) // max(1, cfg.val_count))
-        held_out = paths[::k][: cfg.val_count] if len(paths) > cfg.val_count else []
+    if not val and len(paths) >= 2:  # a fixed held-out slice: every k-th image, the same on every run
+        n_val = min(cfg.val_count, max(1, len(paths) // 10))
+        held_out = paths[len(paths) // (2 * n_val)::max(1, len(paths) // n_val)][:n_val]
         paths = [p for p in paths if p not in held_out]
     cache_dir = Path(cache_dir or os.environ.get("SUPERRES_CACHE", Path.home() / ".cache" / "superres" / "pairs"))
     cache = PairCache(paths, cfg.scale, cache_dir, min_side=cfg.min_side or cfg.hr_crop,
@@ -461,7 +472,7 @@ def train(recipe: str, data: list[str | Path], run_dir: str | Path, *, config_fi
         save_weights(_unwrap(gen), run_dir / "generator.safetensors", dtype=torch.float32)
     if world > 1:
         torch.distributed.barrier()
-    return run_dir
+    return TrainResult(run_dir, _unwrap(gen).eval(), step, flag.stop)
 
 
 def _pairs(overrides: list[str] | dict) -> dict:

@@ -1,0 +1,98 @@
+import pytest
+import torch
+
+from superres.models import SRCNN, Discriminator, Interpolation, SRResNet
+
+
+def n_params(m):
+    return sum(p.numel() for p in m.parameters())
+
+
+def test_srresnet_matches_paper_size_and_layout():
+    g = SRResNet()
+    # conv9x9+PReLU, 16 x (conv-BN-PReLU-conv-BN), conv-BN, 2 x (conv 64->256, shuffle, PReLU), conv9x9
+    assert n_params(g) == 1_549_462
+    assert len(g.body) == 16
+    assert g.head[0].kernel_size == (9, 9) and g.tail.kernel_size == (9, 9)
+    assert [type(m).__name__ for m in g.body[0].children()] == ["Conv2d", "BatchNorm2d", "PReLU", "Conv2d", "BatchNorm2d"]
+    assert len(g.upsample) == 2 and g.upsample[0].conv.out_channels == 256
+    assert isinstance(g.upsample[0].shuffle, torch.nn.PixelShuffle)
+
+
+@pytest.mark.parametrize("scale", [2, 4, 8])
+def test_srresnet_scales(scale):
+    g = SRResNet(scale=scale, channels=8, n_blocks=1).eval()
+    y = g(torch.rand(2, 3, 7, 5))
+    assert y.shape == (2, 3, 7 * scale, 5 * scale)
+    assert y.min() >= 0 and y.max() <= 1  # clamped in eval mode
+
+
+def test_srresnet_training_output_not_clamped():
+    g = SRResNet(channels=8, n_blocks=1)
+    with torch.no_grad():
+        g.tail.bias.fill_(5.0)  # pushes the output far above 1
+    assert g.train()(torch.rand(1, 3, 6, 6)).max() > 1.5
+    assert g.eval()(torch.rand(1, 3, 6, 6)).max() <= 1.0
+
+
+def test_srresnet_rejects_bad_scale():
+    with pytest.raises(ValueError, match="scale"):
+        SRResNet(scale=3)
+
+
+@pytest.mark.parametrize("crop", [96, 128, 48])
+def test_discriminator_any_fixed_crop(crop):
+    d = Discriminator(crop_size=crop)
+    logits = d(torch.rand(3, 3, crop, crop))
+    assert logits.shape == (3,)
+    p = d.probability(torch.rand(2, 3, crop, crop))
+    assert ((p > 0) & (p < 1)).all()
+    convs = [m for m in d.features if isinstance(m, torch.nn.Conv2d)]
+    assert len(convs) == 8
+    assert [c.out_channels for c in convs] == [64, 64, 128, 128, 256, 256, 512, 512]
+    assert [c.stride[0] for c in convs] == [1, 2, 1, 2, 1, 2, 1, 2]
+    assert d.classifier[1].out_features == 1024
+    assert all(m.negative_slope == 0.2 for m in d.modules() if isinstance(m, torch.nn.LeakyReLU))
+
+
+def test_discriminator_wrong_size_is_a_clear_error():
+    with pytest.raises(ValueError, match="crop"):
+        Discriminator(crop_size=96)(torch.rand(1, 3, 64, 64))
+    with pytest.raises(ValueError):
+        Discriminator(crop_size=50)
+
+
+def test_srcnn_955_layout_and_enlarged_input():
+    m = SRCNN().eval()
+    assert [c.kernel_size[0] for c in (m.conv1, m.conv2, m.conv3)] == [9, 5, 5]
+    assert (m.conv1.out_channels, m.conv2.out_channels) == (64, 32)
+    x = torch.rand(1, 3, 10, 12)
+    assert m(x).shape == (1, 3, 40, 48)
+    up = m.enlarge(x)
+    assert torch.allclose(m(x), m(up, enlarged=True))
+
+
+def test_srcnn_residual_identity_when_last_layer_zero():
+    m = SRCNN(residual=True).eval()
+    torch.nn.init.zeros_(m.conv3.weight)
+    torch.nn.init.zeros_(m.conv3.bias)
+    x = torch.rand(1, 3, 8, 8)
+    assert torch.allclose(m(x), m.enlarge(x).clamp(0, 1), atol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["nearest", "bilinear", "bicubic", "lanczos"])
+def test_interpolation_models(mode):
+    m = Interpolation(mode)
+    x = torch.rand(1, 3, 5, 7)
+    y = m(x)
+    assert y.shape == (1, 3, 20, 28) and y.min() >= 0 and y.max() <= 1
+    assert n_params(m) == 0
+    # a constant image stays constant
+    c = m(torch.full((1, 3, 4, 4), 0.3))
+    assert torch.allclose(c, torch.full_like(c, 0.3), atol=1e-6)
+
+
+def test_nearest_repeats_pixels():
+    x = torch.rand(1, 1, 3, 3)
+    y = Interpolation("nearest", channels=1)(x)
+    assert torch.equal(y, x.repeat_interleave(4, 2).repeat_interleave(4, 3))

@@ -1,0 +1,268 @@
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from superres.resize import imresize
+from superres.training.config import ConfigError, make_config
+from superres.training.data import PairCache, PairSampler, find_images
+
+
+@pytest.fixture
+def photo_dir(tmp_path):
+    """A few small smooth-ish 'photos' (plus a corrupt and a tiny file that must be skipped)."""
+    d = tmp_path / "photos"
+    (d / "sub").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        base = rng.random((16, 20, 3))
+        img = imresize(torch.from_numpy(base).permute(2, 0, 1), size=(64, 80)).clamp(0, 1)
+        arr = (img.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+        Image.fromarray(arr).save(d / ("sub" if i == 2 else ".") / f"img{i}.png")
+    (d / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(d / "tiny.png")
+    return d
+
+
+# --- config -------------------------------------------------------------------------------------
+
+def test_config_defaults_are_the_papers():
+    c = make_config("srgan", overrides={"init_from": "x.safetensors"})
+    assert (c.lr, c.batch_size, c.hr_crop, c.adv_weight) == (1e-4, 16, 96, 1e-3)
+    assert c.vgg_scale == pytest.approx(1 / 12.75) and c.lr_schedule == "step_half"
+    s = make_config("srcnn")
+    assert (s.hr_crop, s.batch_size, s.srcnn_f1, s.srcnn_f2, s.srcnn_f3) == (33, 128, 9, 5, 5)
+
+
+def test_config_unknown_key_is_an_error_with_suggestion(tmp_path):
+    with pytest.raises(ConfigError, match="batch_size"):
+        make_config("srresnet", overrides=["batchsize=8"])
+    f = tmp_path / "c.toml"
+    f.write_text("lr = 2e-4\nmax_step = 10\n")
+    with pytest.raises(ConfigError, match="max_steps"):
+        make_config("srresnet", config_file=f)
+
+
+def test_config_file_and_set_overrides(tmp_path):
+    f = tmp_path / "c.toml"
+    f.write_text("lr = 2e-4\nbatch_size = 4\n")
+    c = make_config("srresnet", config_file=f, overrides=["batch_size=8", "augment=false"])
+    assert (c.lr, c.batch_size, c.augment) == (2e-4, 8, False)
+    with pytest.raises(ConfigError, match="expected int"):
+        make_config("srresnet", overrides=["batch_size=many"])
+    with pytest.raises(ConfigError, match="init_from"):
+        make_config("srgan")  # SRGAN must start from a trained SRResNet
+
+
+# --- data ---------------------------------------------------------------------------------------
+
+def test_pairs_are_aligned_bicubic_downscales(photo_dir, tmp_path):
+    paths = find_images([photo_dir])
+    assert len(paths) == 5  # recursive
+    with pytest.warns(UserWarning, match="skipping"):
+        cache = PairCache(paths, 4, tmp_path / "cache", min_side=32, progress=False)
+    assert len(cache.images) == 3
+    assert {p.name for p, _ in cache.skipped} == {"broken.jpg", "tiny.png"}
+    for im in cache.images:  # LR = MATLAB bicubic of the whole HR image
+        hr = torch.from_numpy(np.array(im.hr)).permute(2, 0, 1).float()
+        lr = imresize(hr, scale=0.25).round().clamp(0, 255)
+        assert torch.equal(lr, torch.from_numpy(np.array(im.lr)).permute(2, 0, 1).float())
+    sampler = PairSampler(cache, hr_crop=32, batch_size=6, seed=0, augment=True)
+    lr, hr = sampler.batch()
+    assert lr.shape == (6, 3, 8, 8) and hr.shape == (6, 3, 32, 32)
+    # every crop pair is consistent: the LR crop is the HR crop's downscale, away from the border
+    down = imresize(hr * 255, scale=0.25)
+    assert (down[..., 2:-2, 2:-2] - lr[..., 2:-2, 2:-2] * 255).abs().mean() < 2.0
+
+
+def test_sampler_is_reproducible_and_resumable(photo_dir, tmp_path):
+    cache = PairCache(find_images([photo_dir / "sub"]), 4, tmp_path / "c", min_side=32, progress=False)
+    a = PairSampler(cache, 32, 2, seed=3)
+    a.batch()
+    state = a.state()
+    nxt = a.batch()
+    b = PairSampler(cache, 32, 2, seed=99)
+    b.set_state(state)
+    assert torch.equal(b.batch()[1], nxt[1])
+
+
+def test_srcnn_pairs_use_enlarged_input(photo_dir, tmp_path):
+    cache = PairCache(find_images([photo_dir / "sub"]), 4, tmp_path / "c", min_side=32,
+                      with_enlarged=True, progress=False)
+    up, hr = PairSampler(cache, 33, 4, seed=0, lr_input=False).batch()
+    assert up.shape == hr.shape == (4, 3, 33, 33)
+
+
+# --- losses -------------------------------------------------------------------------------------
+
+def test_vgg_content_loss_zero_on_identical_images():
+    from superres.training.losses import ContentLoss, VGGFeatures
+
+    vgg = VGGFeatures("vgg16", "conv2_2")  # random weights: the property does not depend on them
+    loss = ContentLoss(vgg)
+    x = torch.rand(2, 3, 32, 32)
+    assert loss(x, x.clone()).item() == 0.0
+    assert loss(x, torch.rand(2, 3, 32, 32)).item() > 0
+    assert len([m for m in vgg.features if isinstance(m, torch.nn.Conv2d)]) == 4
+
+
+def test_vgg_layers_and_torchvision_layout(tmp_path):
+    from superres.training.losses import VGGFeatures, load_torchvision_features
+
+    full = VGGFeatures("vgg19", "conv5_4")
+    convs = [m for m in full.features if isinstance(m, torch.nn.Conv2d)]
+    assert len(convs) == 16 and isinstance(full.features[-1], torch.nn.ReLU)
+    # torchvision indices: vgg19 conv5_4 is features.34
+    state = {f"features.{k}": v for k, v in full.features.state_dict().items()}
+    assert "features.34.weight" in state
+    torch.save(state, tmp_path / "vgg19.pth")
+    again = VGGFeatures("vgg19", "conv5_4", load_torchvision_features(str(tmp_path / "vgg19.pth"), "vgg19"))
+    x = torch.rand(1, 3, 32, 32)
+    assert torch.allclose(again(x), full(x))
+    with pytest.raises(ValueError, match="conv6_1"):
+        VGGFeatures("vgg16", "conv6_1")
+
+
+def test_adversarial_terms_have_the_right_sign():
+    from superres.training.losses import discriminator_loss, generator_adversarial_loss
+
+    confident_real = torch.tensor([8.0, 9.0])
+    confident_fake = torch.tensor([-8.0, -9.0])
+    # G's loss -log D(G(z)) is small when D believes the fakes are real, large otherwise
+    assert generator_adversarial_loss(confident_real) < 0.01 < 5 < generator_adversarial_loss(confident_fake)
+    # D's loss is small when it separates real (high logit) from fake (low logit)
+    assert discriminator_loss(confident_real, confident_fake) < 0.01
+    assert discriminator_loss(confident_fake, confident_real) > 10
+    # equal to the textbook forms
+    d = torch.tensor([0.3])
+    assert generator_adversarial_loss(d).item() == pytest.approx(-np.log(torch.sigmoid(d).item()))
+    # stable at extreme logits (no inf/nan)
+    assert torch.isfinite(generator_adversarial_loss(torch.tensor([-1e4])))
+
+
+# --- the loop -----------------------------------------------------------------------------------
+
+TINY = {"channels": 8, "n_blocks": 1, "hr_crop": 32, "batch_size": 2, "val_every": 2, "log_every": 1,
+        "ckpt_every": 100, "max_steps": 4, "val_max_side": 64, "threads": 1}
+
+
+def _weights(run):
+    from superres.training.train import load_checkpoint
+
+    return load_checkpoint(run)["model"]["state"]
+
+
+@pytest.mark.parametrize("recipe", ["srresnet", "srcnn"])
+def test_resume_is_exact(recipe, photo_dir, tmp_path):
+    from superres.training.train import train
+
+    over = dict(TINY)
+    if recipe == "srcnn":
+        over.update(hr_crop=33, channels=64, n_blocks=16, srcnn_n1=8, srcnn_n2=4)
+    kw = dict(cache_dir=tmp_path / "cache", progress=False)
+    with pytest.warns(UserWarning):
+        straight = train(recipe, [photo_dir], tmp_path / "a", overrides=over, **kw).run_dir
+        part = train(recipe, [photo_dir], tmp_path / "b", overrides=over, stop_after=2, **kw).run_dir
+    from superres.training.train import load_checkpoint
+
+    assert load_checkpoint(part)["step"] == 2
+    with pytest.warns(UserWarning):
+        train(recipe, [photo_dir], part, resume=True, **kw)
+    wa, wb = _weights(straight), _weights(part)
+    assert load_checkpoint(part)["step"] == 4
+    for k in wa:
+        assert torch.allclose(wa[k].float(), wb[k].float(), atol=1e-6), k
+    rows = [json.loads(x) for x in (straight / "metrics.jsonl").read_text().splitlines()]
+    assert any("val_psnr" in r for r in rows) and any("loss" in r for r in rows)
+    assert (straight / "curves.png").exists() and (straight / "config.json").exists()
+    assert list((straight / "samples").glob("*.png"))
+    # the exported generator loads without naming the architecture
+    import superres
+
+    g = superres.load_model(straight / "generator.safetensors")
+    assert g.info.arch == recipe
+
+
+def test_srgan_steps_run_and_log_gan_stats(photo_dir, tmp_path, monkeypatch):
+    from superres.models import SRResNet
+    from superres.training import losses
+    from superres.training.train import train
+    from superres.weights import save_weights
+
+    init = save_weights(SRResNet(channels=8, n_blocks=1), tmp_path / "init.safetensors", dtype=torch.float32)
+    # no network, no cached weights in tests: a random VGG16 stands in for ImageNet weights
+    monkeypatch.setattr(losses, "build_vgg", lambda net, layer, w: (losses.VGGFeatures("vgg16", "conv2_2"), "random vgg16"))
+    over = dict(TINY, init_from=str(init), max_steps=2, hr_crop=32)
+    with pytest.warns(UserWarning):
+        run = train("srgan", [photo_dir], tmp_path / "g", overrides=over, cache_dir=tmp_path / "c",
+                    progress=False).run_dir
+    rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    step = [r for r in rows if "d_loss" in r][-1]
+    assert {"g_content", "g_adv", "d_real", "d_fake"} <= set(step)
+    assert 0 < step["d_real"] < 1 and 0 < step["d_fake"] < 1
+
+
+def test_interrupt_signal_checkpoints(photo_dir, tmp_path):
+    """SIGINT during training: the loop finishes its step, checkpoints and returns."""
+    import signal
+    import threading
+
+    from superres.training.train import load_checkpoint, train
+
+    over = dict(TINY, max_steps=100000, val_every=0)
+    timer = threading.Timer(3.0, lambda: os.kill(os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        with pytest.warns(UserWarning):
+            result = train("srresnet", [photo_dir], tmp_path / "i", overrides=over, cache_dir=tmp_path / "c",
+                           progress=False)
+    finally:
+        timer.cancel()
+    assert result.interrupted
+    step = load_checkpoint(result.run_dir)["step"]
+    assert 0 < step < 100000 and step == result.step
+
+
+def test_ddp_two_cpu_processes_end_identical(photo_dir, tmp_path):
+    """Two CPU processes with gloo (what torchrun sets up): both ranks end with the same weights."""
+    launcher = tmp_path / "launch.py"
+    launcher.write_text(textwrap.dedent(f"""
+        import os, sys, warnings, torch, torch.multiprocessing as mp
+        def worker(rank):
+            os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE="2",
+                              MASTER_ADDR="127.0.0.1", MASTER_PORT=sys.argv[1])
+            warnings.simplefilter("ignore")
+            import torch.distributed as dist
+            from superres.training.train import train
+            res = train("srresnet", [{str(photo_dir)!r}], {str(tmp_path / 'ddp')!r},
+                        overrides={dict(TINY, max_steps=3, val_every=0)!r},
+                        cache_dir={str(tmp_path / 'cache')!r} + str(rank), progress=False)
+            vec = torch.cat([p.detach().flatten() for p in res.generator.parameters()])
+            torch.save(vec, {str(tmp_path)!r} + f"/rank{{rank}}.pt")
+            dist.destroy_process_group()
+        if __name__ == "__main__":
+            mp.spawn(worker, nprocs=2)
+        """))
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
+    r = subprocess.run([sys.executable, str(launcher), str(port)], env=env, capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    w0 = torch.load(tmp_path / "rank0.pt", weights_only=True)
+    w1 = torch.load(tmp_path / "rank1.pt", weights_only=True)
+    assert torch.equal(w0, w1)
+    from superres.training.train import load_checkpoint
+
+    ck = load_checkpoint(tmp_path / "ddp")
+    assert ck["world_size"] == 2 and ck["step"] == 3 and len(ck["rng"]["samplers"]) == 2
