@@ -30,11 +30,24 @@ def _model(name_or_model, device: str):
     if isinstance(name_or_model, torch.nn.Module):
         return name_or_model
     name = default_model() if name_or_model in (None, "default") else str(name_or_model)
-    key = (name, str(device))
+    key = (name, str(device), _weights_stamp(name))
     if key not in _CACHE:
         _CACHE.clear()  # keep one model resident, not one per name ever used
         _CACHE[key] = load_model(name)
     return _CACHE[key]
+
+
+def _weights_stamp(name: str) -> tuple:
+    """Identity of the weights file behind a name or path, so a replaced file is reloaded."""
+    from .registry import _REGISTRY
+
+    entry = _REGISTRY.get(name)
+    path = entry.weights.path if (entry and entry.weights) else (Path(name) if entry is None else None)
+    try:
+        st = path.stat() if path is not None else None
+    except OSError:
+        st = None
+    return (str(path), st.st_mtime_ns, st.st_size) if st else (str(path),)
 
 
 def make_upscaler(model="srgan-x4", *, device: str = "auto", tile: int | None = None,

@@ -180,7 +180,11 @@ def create_model(name: str, pretrained: bool = True, device: str = "cpu"):
         from .weights import load_weights
 
         loaded = load_weights(entry.weights.path)
-        model.load_state_dict(loaded.state_dict())
+        try:
+            model.load_state_dict(loaded.state_dict())
+        except RuntimeError as e:
+            raise ModelError(f"{entry.weights.path}: weights do not match {name}'s architecture "
+                             f"({str(e).splitlines()[0]}); reinstall superres or remove the file") from None
         model.card = getattr(loaded, "card", None)
     model.name = name
     return model.eval().to(device)

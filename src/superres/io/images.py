@@ -192,8 +192,11 @@ def read_image(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIX
     except Exception as e:  # noqa: BLE001 - a damaged file can make a Pillow plugin raise anything
         raise InputError(f"{path}: cannot read: {_damaged(e)}") from None
     if max_pixels and w * h > max_pixels:
-        raise InputError(f"{path}: {w}x{h} is {w * h / 1e6:.1f} megapixels, over the limit of "
-                         f"{max_pixels / 1e6:.1f} MP; raise it with --max-pixels if this is intended")
+        if max_pixels >= 100_000:
+            size = f"{w * h / 1e6:.1f} megapixels, over the limit of {max_pixels / 1e6:.1f} MP"
+        else:
+            size = f"{w * h:,} pixels, over the limit of {max_pixels:,}"
+        raise InputError(f"{path}: {w}x{h} is {size}; raise it with --max-pixels if this is intended")
     if w < 2 or h < 2:
         raise InputError(f"{path}: {w}x{h} is too small to upscale (need at least 2x2 pixels)")
     old_limit = Image.MAX_IMAGE_PIXELS
@@ -251,6 +254,21 @@ def _exif_for_output(exif) -> bytes | None:
             del exif[tag]
     exif[0x0112] = 1  # orientation already applied
     return exif.tobytes()
+
+
+def _exif_with_size(exif: bytes | None, width: int, height: int) -> bytes | None:
+    """EXIF bytes whose PixelXDimension/PixelYDimension state the output size."""
+    if not exif:
+        return exif
+    from PIL import Image
+
+    e = Image.Exif()
+    e.load(exif)
+    ifd = e.get_ifd(0x8769)  # Exif sub-IFD holds 0xA002 / 0xA003
+    if 0xA002 not in ifd and 0xA003 not in ifd:
+        return exif  # nothing to correct: keep the bytes exactly as read
+    ifd[0xA002], ifd[0xA003] = width, height
+    return e.tobytes()
 
 
 def _exif_apply_array(arr: np.ndarray, o: int) -> np.ndarray:
@@ -439,7 +457,7 @@ def write_image(pic: Picture, path: str | os.PathLike, *, quality: int | None = 
                       "(use .png or .tif to keep 16 bits)", stacklevel=2)
         pic = pic.with_pixels(_to8(pic.color), _to8(pic.alpha) if pic.alpha is not None else None)
     if pic.bits == 16 and not (pic.grayscale and pic.alpha is None):
-        exif = pic.exif if keep_metadata else None
+        exif = _exif_with_size(pic.exif, *pic.size) if keep_metadata else None
         if fmt == "PNG":
             data = _png16(pic.color, pic.alpha, pic.icc_profile, exif)
         else:
@@ -458,7 +476,7 @@ def write_image(pic: Picture, path: str | os.PathLike, *, quality: int | None = 
     if pic.icc_profile:
         params["icc_profile"] = pic.icc_profile
     if keep_metadata and pic.exif:
-        params["exif"] = pic.exif
+        params["exif"] = _exif_with_size(pic.exif, *pic.size)
     if fmt in ("JPEG", "WEBP"):
         params["quality"] = 95 if quality is None else int(quality)
         if fmt == "JPEG":

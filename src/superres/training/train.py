@@ -348,6 +348,7 @@ def train(recipe: str, data: list[str | Path], run_dir: str | Path, *, config_fi
             "config": cfg.to_dict(), "model": {"arch": g.info.arch, "args": g.args, "state": g.state_dict()},
             "optimizer": opt_g.state_dict(), "rng": {"torch": torch.get_rng_state(), "samplers": samplers},
             "init_from": init_note, "vgg_used": vgg_used, "hardware": _hardware(device), "world_size": world,
+            "data": [str(d) for d in data], "val": [str(v) for v in (val or [])],
         }
         if disc is not None:
             state["disc"] = {"args": _unwrap(disc).args, "state": _unwrap(disc).state_dict()}
