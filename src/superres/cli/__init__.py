@@ -27,6 +27,7 @@ COMMANDS = {
     "animate": "animate",
     "train": "train",
     "export": "export",
+    "convert": "convert",
     "data": "data",
 }
 
