@@ -355,10 +355,23 @@ def train(recipe: str, data: list[str | Path], run_dir: str | Path, *, config_fi
             state["d_optimizer"] = opt_d.state_dict()
         _atomic_save(state, run_dir / CKPT_NAME)
 
+    tb = None
+    if is_main:
+        try:  # TensorBoard when installed; the JSONL log and curves.png are always written
+            from torch.utils.tensorboard import SummaryWriter
+
+            tb = SummaryWriter(str(run_dir / "tensorboard"))
+        except ImportError:
+            tb = None
+
     def log(row: dict) -> None:
         if is_main:
             with open(run_dir / "metrics.jsonl", "a") as f:
                 f.write(json.dumps(row) + "\n")
+            if tb is not None:
+                for k, v in row.items():
+                    if k != "step" and isinstance(v, (int, float)):
+                        tb.add_scalar(k, v, row["step"])
 
     bar = None
     if progress and is_main:
@@ -465,6 +478,8 @@ def train(recipe: str, data: list[str | Path], run_dir: str | Path, *, config_fi
                 break
     if bar is not None:
         bar.close()
+    if tb is not None:
+        tb.close()
     if is_main:
         if (run_dir / "metrics.jsonl").exists():
             _write_curves(run_dir)
