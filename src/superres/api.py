@@ -51,7 +51,7 @@ def _weights_stamp(name: str) -> tuple:
 
 
 def make_upscaler(model="srgan-x4", *, device: str = "auto", tile: int | None = None,
-                  tile_pad: int | None = None, precision: str = "fp32", batch_tiles: int = 1) -> Upscaler:
+                  tile_pad: int | None = None, precision: str = "auto", batch_tiles: int = 1) -> Upscaler:
     """An :class:`Upscaler` for a model name, path or module."""
     return Upscaler(_model(model, device), device=device, tile=tile, tile_pad=tile_pad,
                     precision=precision, batch_tiles=batch_tiles)
@@ -123,7 +123,7 @@ def _array_to_picture(arr: np.ndarray) -> tuple[Picture, str]:
 
 
 def upscale(image, model="srgan-x4", *, outscale: float | None = None, tile: int | None = None,
-            device: str = "auto", alpha: str = "bicubic", precision: str = "fp32",
+            device: str = "auto", alpha: str = "bicubic", precision: str = "auto",
             max_pixels: int | None = DEFAULT_MAX_PIXELS, progress=None):
     """Upscale ``image`` with ``model`` and return the result as the same kind.
 

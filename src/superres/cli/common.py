@@ -16,8 +16,9 @@ def add_model_options(p: argparse.ArgumentParser, default: str | None = None) ->
     p.add_argument("--tile-pad", type=non_negative_int, default=None, metavar="N",
                    help="context pixels read around each tile (default: the model's receptive hint)")
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
-    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"],
-                   help="arithmetic precision (default fp32; bf16 is faster on recent CPUs)")
+    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
+                   help="arithmetic precision; auto (default) uses bf16 on CPUs with native bfloat16 "
+                        "(fp16 on CUDA) only for models whose card shows it loses no quality, else fp32")
 
 
 def positive_int(text: str) -> int:

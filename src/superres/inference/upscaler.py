@@ -27,7 +27,7 @@ from torch.nn import functional as F
 
 from .tiling import Tile, plan_tiles
 
-__all__ = ["Upscaler", "pick_device", "DEFAULT_MEMORY_BUDGET_MB"]
+__all__ = ["Upscaler", "pick_device", "resolve_precision", "DEFAULT_MEMORY_BUDGET_MB"]
 
 #: working-memory budget for activations when choosing a tile size automatically
 DEFAULT_MEMORY_BUDGET_MB = 1024
@@ -68,6 +68,23 @@ def _bytes_per_lr_pixel(model: nn.Module) -> int:
     return int(4 * channels * 4 * (scale / 2) ** 2 * 3 + 4 * channels * 6)
 
 
+def resolve_precision(precision: str, model: nn.Module, device: torch.device) -> str:
+    """The precision ``auto`` stands for on this device, for this model."""
+    if precision != "auto":
+        return precision
+    card = getattr(model, "card", None)
+    ok = bool(card is not None and getattr(card, "extra", {}).get("reduced_precision_ok"))
+    if not ok:
+        return "fp32"
+    if device.type == "cuda":
+        return "fp16"
+    if device.type == "cpu":
+        from .optimize import cpu_has_bf16
+
+        return "bf16" if cpu_has_bf16() else "fp32"
+    return "fp32"
+
+
 class Upscaler:
     """Run ``model`` over images of any size.
 
@@ -78,28 +95,37 @@ class Upscaler:
         tile: LR tile size; None = choose from ``memory_budget_mb``; 0 = never tile.
         tile_pad: LR context around each tile (default: the model's receptive hint).
         pre_pad: reflection padding around the whole image, in LR pixels.
-        precision: ``fp32``, ``bf16`` or ``fp16`` (autocast).
+        precision: ``fp32``, ``bf16``, ``fp16`` (autocast) or ``auto``: bf16 on CPUs with
+            native bfloat16 / fp16 on CUDA, but only for models whose card records that
+            reduced precision passed our quality check (``reduced_precision_ok``); fp32 otherwise.
         batch_tiles: how many equal-size tiles to run at once.
+        optimize: fold BatchNorm into convolutions and use channels-last (exact; on by default).
     """
 
     def __init__(self, model: nn.Module, device: str | torch.device | None = "auto", tile: int | None = None,
                  tile_pad: int | None = None, pre_pad: int = 8, precision: str = "fp32",
                  memory_budget_mb: float = DEFAULT_MEMORY_BUDGET_MB, batch_tiles: int = 1,
-                 scale: int | None = None) -> None:
+                 scale: int | None = None, optimize: bool = True) -> None:
         info = getattr(model, "info", None)
         self.scale = int(scale or getattr(info, "scale", 0))
         if self.scale < 1:
             raise ValueError("the model has no .info.scale; pass scale=")
         if tile is not None and tile < 0:
             raise ValueError(f"tile must be >= 0, got {tile}")
-        if precision not in ("fp32", "bf16", "fp16"):
-            raise ValueError(f"precision must be fp32, bf16 or fp16, got {precision!r}")
+        if precision not in ("fp32", "bf16", "fp16", "auto"):
+            raise ValueError(f"precision must be fp32, bf16, fp16 or auto, got {precision!r}")
         self.device = pick_device(device)
-        self.model = model.eval().to(self.device)
+        self.channels_last = optimize and self.device.type in ("cpu", "cuda")
+        if optimize:
+            from .optimize import optimize_for_inference
+
+            self.model = optimize_for_inference(model, self.device, self.channels_last)
+        else:
+            self.model = model.eval().to(self.device)
         self.tile = tile
         self.tile_pad = int(tile_pad if tile_pad is not None else getattr(info, "receptive_pad", 16))
         self.pre_pad = int(pre_pad)
-        self.precision = precision
+        self.precision = resolve_precision(precision, model, self.device)
         self.memory_budget_mb = float(memory_budget_mb)
         self.batch_tiles = max(1, int(batch_tiles))
         self.in_channels = int(getattr(info, "in_channels", 3))
@@ -133,8 +159,11 @@ class Upscaler:
 
     @torch.inference_mode()
     def _run(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.to(self.device)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
         with self._autocast():
-            y = self.model(x.to(self.device))
+            y = self.model(x)
         return y.float().clamp_(0.0, 1.0)
 
     def _pre_pad(self, x: torch.Tensor) -> torch.Tensor:

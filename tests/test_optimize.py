@@ -1,0 +1,56 @@
+import numpy as np
+import torch
+
+from superres.inference import Upscaler
+from superres.inference.optimize import fold_batchnorm
+from superres.inference.upscaler import resolve_precision
+from superres.models import SRResNet
+from superres.weights import ModelCard
+
+
+def _busy_bn(model):
+    g = torch.Generator().manual_seed(1)
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.copy_(torch.rand(m.num_features, generator=g) * 0.4 - 0.2)
+            m.running_var.copy_(torch.rand(m.num_features, generator=g) * 1.5 + 0.5)
+            m.weight.data.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+            m.bias.data.copy_(torch.rand(m.num_features, generator=g) * 0.2 - 0.1)
+    return model.eval()
+
+
+def test_fold_batchnorm_is_exact_and_removes_every_bn():
+    m = _busy_bn(SRResNet(channels=16, n_blocks=3))
+    f = fold_batchnorm(m)
+    assert not any(isinstance(x, torch.nn.BatchNorm2d) for x in f.modules())
+    assert any(isinstance(x, torch.nn.BatchNorm2d) for x in m.modules())  # original untouched
+    x = torch.rand(2, 3, 12, 9)
+    with torch.no_grad():
+        assert torch.allclose(m(x), f(x), atol=1e-5)
+
+
+def test_optimized_engine_matches_plain_engine():
+    m = _busy_bn(SRResNet(channels=16, n_blocks=2))
+    arr = (np.random.default_rng(0).random((20, 17, 3)) * 255).astype(np.uint8)
+    fast = Upscaler(m, tile=8, precision="fp32").upscale_array(arr)
+    plain = Upscaler(m, tile=8, precision="fp32", optimize=False).upscale_array(arr)
+    assert np.abs(fast.astype(int) - plain).max() <= 1
+
+
+def test_bf16_path_runs_and_stays_close():
+    m = _busy_bn(SRResNet(channels=16, n_blocks=2))
+    x = torch.rand(1, 3, 16, 16)
+    a = Upscaler(m, tile=0, precision="fp32")(x)
+    b = Upscaler(m, tile=0, precision="bf16")(x)
+    assert (a - b).abs().mean() < 0.02
+
+
+def test_auto_precision_needs_a_card_that_allows_it():
+    m = SRResNet(channels=8, n_blocks=1)
+    cpu = torch.device("cpu")
+    assert resolve_precision("auto", m, cpu) == "fp32"  # no card: exact path
+    assert resolve_precision("bf16", m, cpu) == "bf16"  # explicit choice wins
+    m.card = ModelCard(name="x", arch="srresnet", args={}, scale=4, extra={"reduced_precision_ok": True})
+    from superres.inference.optimize import cpu_has_bf16
+
+    assert resolve_precision("auto", m, cpu) == ("bf16" if cpu_has_bf16() else "fp32")
