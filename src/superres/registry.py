@@ -196,7 +196,7 @@ def load_model(name_or_path: str | os.PathLike, device: str = "cpu"):
     if s in _REGISTRY:
         return create_model(s, pretrained=True, device=device)
     p = Path(s).expanduser()
-    looks_like_path = p.suffix in (".safetensors", ".pth", ".pt", ".h5", ".ckpt") or os.sep in s or p.exists()
+    looks_like_path = p.suffix in (".safetensors", ".pth", ".pt", ".h5", ".hdf5", ".ckpt") or os.sep in s or p.exists()
     if not looks_like_path:
         get_entry(s)  # raises with suggestions
     if not p.exists():

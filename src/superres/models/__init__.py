@@ -4,8 +4,13 @@
 from .base import ModelInfo
 from .discriminator import Discriminator
 from .interpolation import Interpolation
+from .keras_edsr import KerasEDSR, KerasWDSR
+from .keras_srgan import KerasSRResNet
+from .msrresnet import MSRResNet
+from .rrdbnet import RRDBNet
 from .srcnn import SRCNN
 from .srresnet import SRResNet
+from .srvgg import SRVGGNetCompact
 
 #: architecture name -> class; the names stored in weights files.
 ARCHITECTURES = {
@@ -13,6 +18,13 @@ ARCHITECTURES = {
     "srcnn": SRCNN,
     "interpolation": Interpolation,
     "srgan_discriminator": Discriminator,
+    # architectures of foreign weights run through superres.convert (never trained by superres)
+    "rrdbnet": RRDBNet,
+    "srvgg": SRVGGNetCompact,
+    "msrresnet": MSRResNet,
+    "keras_srresnet": KerasSRResNet,
+    "keras_edsr": KerasEDSR,
+    "keras_wdsr": KerasWDSR,
 }
 
 __all__ = ["ARCHITECTURES", "Discriminator", "Interpolation", "ModelInfo", "SRCNN", "SRResNet"]

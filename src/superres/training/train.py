@@ -100,10 +100,21 @@ def _init_generator(gen: nn.Module, source: str) -> str:
     if p.is_dir():
         state = load_checkpoint(p)["model"]["state"]
     else:
+        from ..errors import SuperResError
         from ..weights import load_weights
 
-        state = load_weights(p).state_dict()
-    gen.load_state_dict(state)
+        loaded = load_weights(p)
+        card = getattr(loaded, "card", None)
+        if card is not None and card.extra.get("foreign"):
+            # superres models must stay our own work, reproducible from our recipe
+            raise SuperResError(f"{p} holds converted foreign weights; superres never trains from, "
+                                "initialises from or distils third-party weights")
+        state = loaded.state_dict()
+    try:
+        gen.load_state_dict(state)
+    except RuntimeError as e:
+        raise ValueError(f"{source}: weights do not fit the configured generator "
+                         f"({str(e).splitlines()[0]})") from None
     return str(p)
 
 
