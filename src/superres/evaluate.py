@@ -87,6 +87,7 @@ class EvalResult:
     dataset: str
     rows: list[dict] = field(default_factory=list)
     lpips_note: str = ""
+    notes: list[str] = field(default_factory=list)  # per-image problems (too small for a metric...)
 
     def mean(self, key: str) -> float | None:
         vals = [r[key] for r in self.rows if r.get(key) is not None]
@@ -97,21 +98,36 @@ class EvalResult:
         mp = sum(r["out_mp"] for r in self.rows)
         return {"model": self.model, "dataset": self.dataset, "images": len(self.rows),
                 "psnr": self.mean("psnr"), "ssim": self.mean("ssim"), "lpips": self.mean("lpips"),
-                "lpips_note": self.lpips_note, "seconds": secs, "mp_per_s": mp / secs if secs else None}
+                "lpips_note": self.lpips_note, "seconds": secs,
+                "seconds_per_image": secs / len(self.rows) if self.rows else None,
+                "mp_per_s": mp / secs if secs else None}
 
 
 def evaluate_model(model, folder: str | Path, *, model_name: str = "", scale: int | None = None,
-                   lpips: bool = True, device: str = "auto", tile: int | None = None, precision: str = "fp32",
+                   lpips=True, device: str = "auto", tile: int | None = None, precision: str = "fp32",
+                   y_channel: bool = True, warmup: bool = True,
                    progress: Callable[[int, int], None] | None = None) -> EvalResult:
-    """Evaluate ``model`` (module, registry name or path) on one benchmark folder."""
+    """Evaluate ``model`` (module, registry name or path) on one benchmark folder.
+
+    ``lpips``: True (build the AlexNet LPIPS model), False (skip), or a ready
+    :class:`superres.lpips.LPIPS` instance to share between calls. When the
+    weights are missing, rows hold ``lpips=None`` and ``lpips_note`` says why.
+    ``y_channel=False`` gives the RGB variants of PSNR/SSIM. ``warmup`` runs the
+    model once on a small input first so the first image's time is not inflated.
+    Images too small for SSIM (11 px after shaving) or LPIPS (31 px) get None for
+    that metric and a note, instead of stopping the evaluation.
+    """
     from .api import make_upscaler
+    from .errors import InputError
 
     up = make_upscaler(model, device=device, tile=tile, precision=precision)
     s = scale or up.scale
     name = model_name or getattr(up.model, "name", type(up.model).__name__)
     result = EvalResult(name, Path(folder).name)
     lp = None
-    if lpips:
+    if lpips is not None and not isinstance(lpips, bool):
+        lp = lpips
+    elif lpips:
         from .lpips import LPIPS, LPIPSUnavailable
 
         try:
@@ -119,19 +135,30 @@ def evaluate_model(model, folder: str | Path, *, model_name: str = "", scale: in
         except LPIPSUnavailable as e:  # reported as unavailable, never silently zero
             result.lpips_note = f"LPIPS unavailable: {e}"
     files = benchmark_files(folder)
+    notes: list[str] = []
     for i, item in enumerate(iter_benchmark(folder, s)):
+        if warmup and i == 0:
+            up.upscale_array(np.ascontiguousarray(item.lr[:16, :16]))
         t0 = time.perf_counter()
         sr = up.upscale_array(item.lr)
         secs = time.perf_counter() - t0
-        row = {"image": item.name, "psnr": psnr(sr, item.hr, shave=s), "ssim": ssim(sr, item.hr, shave=s),
-               "lpips": None, "seconds": secs, "out_mp": sr.shape[0] * sr.shape[1] / 1e6,
-               "lr_source": item.lr_source}
+        row = {"image": item.name, "psnr": None, "ssim": None, "lpips": None, "seconds": secs,
+               "out_mp": sr.shape[0] * sr.shape[1] / 1e6, "lr_source": item.lr_source}
+        for key, fn in (("psnr", psnr), ("ssim", ssim)):
+            try:
+                row[key] = fn(sr, item.hr, shave=s, y_channel=y_channel)
+            except ValueError as e:
+                notes.append(f"{item.name}: {key.upper()} not computed ({e})")
         if lp is not None:
             a = torch.from_numpy(np.ascontiguousarray(sr[s:-s, s:-s])).permute(2, 0, 1)[None].float() / 255
             b = torch.from_numpy(np.ascontiguousarray(item.hr[s:-s, s:-s])).permute(2, 0, 1)[None].float() / 255
-            with torch.inference_mode():
-                row["lpips"] = float(lp(a, b).item())
+            try:
+                with torch.inference_mode():
+                    row["lpips"] = float(lp(a.to(lp.shift.device), b.to(lp.shift.device)).item())
+            except InputError as e:
+                notes.append(f"{item.name}: LPIPS not computed ({e})")
         result.rows.append(row)
         if progress:
             progress(i + 1, len(files))
+    result.notes = notes
     return result

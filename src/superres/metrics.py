@@ -72,11 +72,23 @@ def psnr(a, b, shave: int = 4, y_channel: bool = True) -> float:
     return math.inf if mse == 0 else 10.0 * math.log10(255.0**2 / mse)
 
 
-def _gaussian_window(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
+def _gaussian_1d(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
     x = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
     g = torch.exp(-(x**2) / (2 * sigma**2))
-    g = g / g.sum()
+    return g / g.sum()
+
+
+def _gaussian_window(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
+    """The 2-D window (outer product of the 1-D Gaussian), shape (1, 1, size, size)."""
+    g = _gaussian_1d(size, sigma)
     return (g[:, None] * g[None, :])[None, None]
+
+
+def _filter_valid(t: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+    """'Valid' 2-D Gaussian filtering of (N, H, W), separably: the same sums as the 2-D
+    window, several times faster."""
+    t = F.conv2d(t[:, None], g.view(1, 1, -1, 1))
+    return F.conv2d(t, g.view(1, 1, 1, -1))[:, 0]
 
 
 def ssim(a, b, shave: int = 4, y_channel: bool = True) -> float:
@@ -84,16 +96,18 @@ def ssim(a, b, shave: int = 4, y_channel: bool = True) -> float:
     a, b = _prepare(a, b, shave, y_channel)
     if min(a.shape[:2]) < 11:
         raise ValueError("SSIM needs images of at least 11x11 after shaving")
-    win = _gaussian_window()
+    g = _gaussian_1d()
     c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
     vals = []
     for c in range(a.shape[2]):
-        x = torch.from_numpy(np.ascontiguousarray(a[:, :, c]))[None, None]
-        y = torch.from_numpy(np.ascontiguousarray(b[:, :, c]))[None, None]
-        mu_x, mu_y = F.conv2d(x, win), F.conv2d(y, win)
-        sxx = F.conv2d(x * x, win) - mu_x**2
-        syy = F.conv2d(y * y, win) - mu_y**2
-        sxy = F.conv2d(x * y, win) - mu_x * mu_y
+        x = torch.from_numpy(np.ascontiguousarray(a[:, :, c]))
+        y = torch.from_numpy(np.ascontiguousarray(b[:, :, c]))
+        # the five local statistics in one batch: E[x], E[y], E[x^2], E[y^2], E[xy]
+        stats = _filter_valid(torch.stack([x, y, x * x, y * y, x * y]), g)
+        mu_x, mu_y = stats[0], stats[1]
+        sxx = stats[2] - mu_x**2
+        syy = stats[3] - mu_y**2
+        sxy = stats[4] - mu_x * mu_y
         m = ((2 * mu_x * mu_y + c1) * (2 * sxy + c2)) / ((mu_x**2 + mu_y**2 + c1) * (sxx + syy + c2))
         vals.append(float(m.mean()))
     return float(np.mean(vals))
