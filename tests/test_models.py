@@ -96,3 +96,15 @@ def test_nearest_repeats_pixels():
     x = torch.rand(1, 1, 3, 3)
     y = Interpolation("nearest", channels=1)(x)
     assert torch.equal(y, x.repeat_interleave(4, 2).repeat_interleave(4, 3))
+
+
+def test_compact_is_bicubic_plus_a_learned_residual():
+    from superres.models import CompactSR
+
+    m = CompactSR(num_feat=8, num_conv=3).eval()
+    x = torch.rand(1, 3, 6, 7)
+    assert m(x).shape == (1, 3, 24, 28)
+    torch.nn.init.zeros_(m.body[-1].weight)
+    torch.nn.init.zeros_(m.body[-1].bias)
+    assert torch.allclose(m(x), Interpolation("bicubic")(x), atol=1e-6)
+    assert not any(isinstance(l, torch.nn.BatchNorm2d) for l in m.modules())

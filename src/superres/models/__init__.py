@@ -2,6 +2,7 @@
 (it imports torch, but nothing from training or I/O)."""
 
 from .base import ModelInfo
+from .compact import CompactSR
 from .discriminator import Discriminator
 from .interpolation import Interpolation
 from .keras_edsr import KerasEDSR, KerasWDSR
@@ -18,6 +19,7 @@ ARCHITECTURES = {
     "srcnn": SRCNN,
     "interpolation": Interpolation,
     "srgan_discriminator": Discriminator,
+    "compact": CompactSR,
     # architectures of foreign weights run through superres.convert (never trained by superres)
     "rrdbnet": RRDBNet,
     "srvgg": SRVGGNetCompact,
@@ -27,4 +29,4 @@ ARCHITECTURES = {
     "keras_wdsr": KerasWDSR,
 }
 
-__all__ = ["ARCHITECTURES", "Discriminator", "Interpolation", "ModelInfo", "SRCNN", "SRResNet"]
+__all__ = ["ARCHITECTURES", "CompactSR", "Discriminator", "Interpolation", "ModelInfo", "SRCNN", "SRResNet"]

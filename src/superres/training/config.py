@@ -31,8 +31,11 @@ class TrainConfig:
     scale: int = 4  # the paper's x4
 
     # --- model -----------------------------------------------------------
+    generator: str = "srresnet"  # srresnet (the paper) | compact (CompactSR, for srgan-x4-fast); srcnn recipe: SRCNN
     channels: int = 64  # SRResNet feature maps (paper: 64)
     n_blocks: int = 16  # SRResNet residual blocks (paper: 16)
+    compact_feat: int = 48  # CompactSR feature maps
+    compact_convs: int = 16  # CompactSR 3x3 conv + PReLU layers at low resolution
     srcnn_n1: int = 64  # SRCNN 9-5-5 with 64/32 filters (Dong et al. 2016, table 1)
     srcnn_n2: int = 32
     srcnn_f1: int = 9
@@ -103,6 +106,8 @@ class TrainConfig:
             raise ConfigError(f"lr_schedule must be constant, step_half or cosine, got {self.lr_schedule!r}")
         if self.precision not in ("fp32", "bf16", "fp16"):
             raise ConfigError(f"precision must be fp32, bf16 or fp16, got {self.precision!r}")
+        if self.generator not in ("srresnet", "compact"):
+            raise ConfigError(f"generator must be srresnet or compact, got {self.generator!r}")
         if self.vgg_net not in ("vgg16", "vgg19"):
             raise ConfigError(f"vgg_net must be vgg16 or vgg19, got {self.vgg_net!r}")
         for name in ("batch_size", "max_steps", "hr_crop", "log_every", "ckpt_every"):

@@ -34,7 +34,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..metrics import psnr, ssim
-from ..models import SRCNN, Discriminator, SRResNet
+from ..models import SRCNN, CompactSR, Discriminator, SRResNet
 from .config import TrainConfig, make_config
 from .data import PairCache, PairSampler, find_images, load_validation
 
@@ -62,6 +62,8 @@ def build_generator(cfg: TrainConfig) -> nn.Module:
     if cfg.recipe == "srcnn":
         return SRCNN(scale=cfg.scale, n1=cfg.srcnn_n1, n2=cfg.srcnn_n2, f1=cfg.srcnn_f1,
                      f2=cfg.srcnn_f2, f3=cfg.srcnn_f3, residual=cfg.srcnn_residual)
+    if cfg.generator == "compact":
+        return CompactSR(scale=cfg.scale, num_feat=cfg.compact_feat, num_conv=cfg.compact_convs)
     return SRResNet(scale=cfg.scale, channels=cfg.channels, n_blocks=cfg.n_blocks)
 
 

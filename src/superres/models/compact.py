@@ -1,0 +1,51 @@
+"""A compact SR generator for CPUs and animations (``srgan-x4-fast``).
+
+A plain stack of 3x3 convolutions + PReLU that runs entirely at the low
+resolution, one PixelShuffle to the output size, and a bicubic skip: the
+network only predicts the residual over bicubic. It follows the idea of
+Real-ESRGAN's compact network (Wang et al., "Real-ESRGAN: Training Real-World
+Blind Super-Resolution with Pure Synthetic Data", ICCVW 2021, arXiv:2107.10833),
+with a bicubic instead of nearest skip (a better starting point for PSNR), and is
+trained by superres with the SRGAN recipe (Ledig et al. 2017: MSE pre-training,
+then VGG content + adversarial loss). There is no BatchNorm and nothing runs at
+the high resolution except PixelShuffle and the skip, so it costs ~6x fewer
+multiply-adds than SRResNet and tiles cheaply (receptive field ``num_conv + 2``).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..resize import imresize
+from .base import ModelInfo
+
+__all__ = ["CompactSR"]
+
+
+class CompactSR(nn.Module):
+    def __init__(self, scale: int = 4, num_feat: int = 48, num_conv: int = 16, in_channels: int = 3,
+                 out_channels: int = 3) -> None:
+        super().__init__()
+        if scale < 1 or num_feat < 1 or num_conv < 1:
+            raise ValueError(f"bad CompactSR arguments: scale={scale}, num_feat={num_feat}, num_conv={num_conv}")
+        self.args = dict(scale=scale, num_feat=num_feat, num_conv=num_conv, in_channels=in_channels,
+                         out_channels=out_channels)
+        self.scale = scale
+        self.info = ModelInfo(
+            arch="compact", scale=scale, in_channels=in_channels, out_channels=out_channels,
+            receptive_pad=num_conv + 4, paper="after Real-ESRGAN's compact network, arXiv:2107.10833",
+            extra={"bytes_per_lr_pixel": int(4 * num_feat * 4 + 4 * out_channels * scale**2 * 4)},
+        )
+        layers: list[nn.Module] = [nn.Conv2d(in_channels, num_feat, 3, padding=1), nn.PReLU(num_feat)]
+        for _ in range(num_conv - 1):
+            layers += [nn.Conv2d(num_feat, num_feat, 3, padding=1), nn.PReLU(num_feat)]
+        layers.append(nn.Conv2d(num_feat, out_channels * scale * scale, 3, padding=1))
+        self.body = nn.Sequential(*layers)
+        self.upsample = nn.PixelShuffle(scale)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.upsample(self.body(x)) + imresize(x, scale=self.scale, kernel="bicubic")
+        if not self.training:
+            y = y.clamp(0.0, 1.0)
+        return y
