@@ -25,6 +25,7 @@ _EXPORTS = {
     "register_model": "registry", "DEFAULT_MODEL": "registry",
     "Upscaler": "inference", "plan_tiles": "inference",
     "read_image": "io.images", "write_image": "io.images", "Picture": "io.images",
+    "upscale_animation": "animate", "read_animation": "io.animation", "write_animation": "io.animation",
     "save_weights": "weights", "load_weights": "weights", "ModelCard": "weights",
     "psnr": "metrics", "ssim": "metrics",
     "imresize": "resize",
@@ -49,9 +50,11 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs
+    from .animate import upscale_animation
     from .api import apply_srgan, make_upscaler, upscale, upscale_picture
     from .errors import InputError, ModelError, OutputError, SuperResError
     from .inference import Upscaler, plan_tiles
+    from .io.animation import read_animation, write_animation
     from .io.images import Picture, read_image, write_image
     from .metrics import psnr, ssim
     from .models import SRCNN, Discriminator, Interpolation, SRResNet
