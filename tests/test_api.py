@@ -89,3 +89,29 @@ def test_default_model_is_srgan_when_installed(installed_srgan):
     assert default_model() == "srgan-x4"
     out = superres.upscale(np.zeros((4, 4, 3), np.uint8))
     assert out.shape == (16, 16, 3)
+
+
+def test_transparent_pixels_do_not_darken_visible_edges():
+    # visible red square on a transparent background whose hidden colour is black
+    rgba = np.zeros((16, 16, 4), np.uint8)
+    rgba[4:12, 4:12] = (255, 0, 0, 255)
+    out = superres.upscale(rgba, model="bicubic")
+    inside_edge = out[17:47, 17:19]  # the first visible columns of the square, 4x
+    assert inside_edge[..., 3].min() > 128 and inside_edge[..., 0].min() >= 250
+
+
+def test_16bit_rgba_keeps_its_depth():
+    rgba = np.zeros((8, 8, 4), np.uint16)
+    rgba[2:6, 2:6] = (60000, 1000, 30000, 65535)
+    out = superres.upscale(rgba, model="bicubic")
+    assert out.dtype == np.uint16 and out[12, 12, 0] == 60000
+
+
+def test_animated_gif_to_upscale_warns(tmp_path):
+    from PIL import Image
+
+    frames = [Image.new("RGB", (8, 8), (i * 80, 0, 0)) for i in range(3)]
+    p = tmp_path / "a.gif"
+    frames[0].save(p, save_all=True, append_images=frames[1:], duration=50)
+    with pytest.warns(UserWarning, match="superres animate"):
+        superres.upscale(p, model="bicubic")

@@ -218,7 +218,7 @@ def bleed(rgb: np.ndarray, alpha: np.ndarray | None, steps: int = 8) -> np.ndarr
     known = alpha > 0
     if known.all() or not known.any():
         return rgb
-    out = rgb.astype(np.float32)
+    out = rgb.astype(np.float64 if rgb.dtype == np.uint16 else np.float32)
     h, w = known.shape
     for _ in range(steps):
         acc = np.zeros_like(out)
@@ -237,7 +237,7 @@ def bleed(rgb: np.ndarray, alpha: np.ndarray | None, steps: int = 8) -> np.ndarr
         known = known | new
     if not known.all():
         out[~known] = out[known].mean(axis=0)
-    res = np.round(out).astype(np.uint8)
+    res = np.round(out).astype(rgb.dtype)  # keep the bit depth (uint8 or uint16)
     res[alpha > 0] = rgb[alpha > 0]
     return res
 

@@ -82,7 +82,14 @@ def upscale_picture(pic: Picture, upscaler: Upscaler, *, alpha: str = "bicubic",
         raise SuperResError(f"alpha must be 'bicubic' or 'model', got {alpha!r}")
     s = upscaler.scale
     h, w = pic.color.shape[:2]
-    color = upscaler.upscale_array(pic.color, progress=progress)
+    src = pic.color
+    if pic.alpha is not None:
+        from .animate import bleed
+
+        # the colour hidden under fully transparent pixels (often black) would otherwise
+        # bleed into visible edges as a dark fringe; visible pixels are left unchanged
+        src = bleed(src, pic.alpha)
+    color = upscaler.upscale_array(src, progress=progress)
     a = None
     if pic.alpha is not None:
         if alpha == "model":

@@ -204,6 +204,9 @@ def read_image(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIX
     try:
         with Image.open(path) as im:
             rgb16 = _is_16bit_rgb(im)
+            if getattr(im, "is_animated", False) and getattr(im, "n_frames", 1) > 1:
+                warnings.warn(f"{path.name} is animated ({im.n_frames} frames); only the first frame is "
+                              "upscaled (use `superres animate` for all of them)", stacklevel=2)
             im.load()
             im_t = ImageOps.exif_transpose(im)
             pic = from_pil(im_t)
