@@ -266,3 +266,28 @@ def test_ddp_two_cpu_processes_end_identical(photo_dir, tmp_path):
 
     ck = load_checkpoint(tmp_path / "ddp")
     assert ck["world_size"] == 2 and ck["step"] == 3 and len(ck["rng"]["samplers"]) == 2
+
+
+def test_export_run_writes_weights_and_an_honest_card(photo_dir, tmp_path):
+    import hashlib
+
+    import superres
+    from superres.training.export import export_run
+    from superres.training.train import train
+
+    with pytest.warns(UserWarning):
+        run = train("srresnet", [photo_dir], tmp_path / "r", overrides=dict(TINY, max_steps=2, val_every=0),
+                    cache_dir=tmp_path / "c", progress=False).run_dir
+    bench = tmp_path / "Bench"
+    (bench / "HR").mkdir(parents=True)
+    for p in sorted((photo_dir / "sub").glob("*.png")) + sorted(photo_dir.glob("img*.png")):
+        Image.open(p).save(bench / "HR" / p.name)
+    out, card = export_run(run, tmp_path / "m.safetensors", name="tiny", eval_dirs=[bench], lpips=False)
+    assert card.steps == 2 and card.arch == "srresnet" and card.recipe.startswith("SRResNet")
+    assert card.metrics["Bench"]["psnr"] > 0 and card.metrics["Bench"]["images"] == 3
+    assert card.sha256 == hashlib.sha256(out.read_bytes()).hexdigest()
+    assert card.dtype in ("float16", "float32")  # float16 only when it loses < 0.01 dB
+    assert "fp16_psnr_loss_db" in card.extra and "reduced_precision_ok" in card.extra
+    assert superres.load_model(out).args == card.args
+    with pytest.raises(superres.OutputError):
+        export_run(run, out, name="tiny")  # never overwrites without being asked

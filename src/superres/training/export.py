@@ -32,7 +32,8 @@ RECIPE_TEXT = {
 
 def export_run(run_dir: str | Path, out: str | Path, *, name: str, eval_dirs: list[str | Path] = (),
                license: str = "MIT", description: str = "", training_data: str = "",
-               fp16_tolerance_db: float = 0.01, overwrite: bool = False, device: str = "auto") -> tuple[Path, ModelCard]:
+               fp16_tolerance_db: float = 0.01, overwrite: bool = False, device: str = "auto",
+               lpips: bool = True) -> tuple[Path, ModelCard]:
     from ..errors import OutputError
     from ..evaluate import evaluate_model
     from ..models import ARCHITECTURES
@@ -50,7 +51,7 @@ def export_run(run_dir: str | Path, out: str | Path, *, name: str, eval_dirs: li
     metrics: dict = {}
     results32 = {}
     for d in eval_dirs:
-        r = evaluate_model(model, d, model_name=name, device=device)
+        r = evaluate_model(model, d, model_name=name, device=device, lpips=lpips)
         results32[Path(d).name] = r
         summ = r.summary()
         metrics[Path(d).name] = {k: summ[k] for k in ("psnr", "ssim", "lpips", "images")}
@@ -69,6 +70,21 @@ def export_run(run_dir: str | Path, out: str | Path, *, name: str, eval_dirs: li
         if any(abs(v) >= fp16_tolerance_db for v in fp16_loss.values()):
             dtype = torch.float32
 
+    # may `--precision auto` use bfloat16 for this model? Only if it costs < 0.05 dB PSNR and
+    # < 0.005 LPIPS on the first evaluation set (measured here, recorded in the card).
+    reduced = {}
+    if eval_dirs:
+        from ..inference.optimize import cpu_has_bf16
+
+        first = Path(eval_dirs[0]).name
+        if cpu_has_bf16():
+            rb = evaluate_model(model, eval_dirs[0], precision="bf16", device="cpu", lpips=lpips).summary()
+            r32 = results32[first].summary()
+            dp = r32["psnr"] - rb["psnr"]
+            dl = (rb["lpips"] - r32["lpips"]) if (rb["lpips"] is not None and r32["lpips"] is not None) else None
+            reduced = {"dataset": first, "bf16_psnr_loss_db": dp, "bf16_lpips_change": dl,
+                       "ok": abs(dp) < 0.05 and (dl is None or abs(dl) < 0.005)}
+
     card = ModelCard(
         name=name, arch=arch, args=args, scale=int(args.get("scale", cfg.get("scale", 4))),
         description=description,
@@ -80,6 +96,7 @@ def export_run(run_dir: str | Path, out: str | Path, *, name: str, eval_dirs: li
         extra={"config": cfg, "init_from": ck.get("init_from", ""), "vgg": ck.get("vgg_used", ""),
                "world_size": ck.get("world_size", 1),
                "fp16_psnr_loss_db": fp16_loss,
+               "bf16_check": reduced, "reduced_precision_ok": bool(reduced.get("ok", False)),
                "metric_conventions": "PSNR/SSIM on Y (BT.601) after rounding to 8 bits and shaving `scale` px; "
                                      "LPIPS AlexNet v0.1 on the same shaved RGB images; LR = provided "
                                      "LR_bicubic_x4 when present"},
