@@ -200,11 +200,13 @@ def test_default_model_falls_back_with_one_line_note(tmp_path, capsys):
 
 
 def test_registry_weights_that_do_not_fit_give_one_error_line(tmp_path, capsys, monkeypatch):
-    from superres.models import SRResNet
+    from superres.models import SRCNN
     from superres.weights import save_weights
 
     wdir = tmp_path / "w"
-    save_weights(SRResNet(scale=4, channels=8, n_blocks=1), wdir / "srgan-x4.safetensors")
+    # a different architecture under srgan-x4's file name (weights files describe themselves,
+    # so a narrower SRResNet would load; an SRCNN must not)
+    save_weights(SRCNN(scale=4, n1=8, n2=4), wdir / "srgan-x4.safetensors")
     monkeypatch.setenv("SUPERRES_WEIGHTS_DIR", str(wdir))
     src = make_image(tmp_path / "in" / "a.png")
     rc, err = cli(capsys, "upscale", src, "--model", "srgan-x4")

@@ -124,7 +124,8 @@ def _srgan_x4_fast():
     return CompactSR(scale=4)
 
 
-@register_model("srcnn-x4", "SRCNN 9-5-5 on a bicubic-enlarged input: the classic 3-layer baseline",
+@register_model("srcnn-x4", "SRCNN 9-5-5 on a bicubic-enlarged input (learns the residual over bicubic): "
+                "the classic 3-layer baseline",
                 weights="srcnn-x4.safetensors", tags=("psnr", "small"))
 def _srcnn_x4():
     from .models import SRCNN
@@ -189,12 +190,13 @@ def create_model(name: str, pretrained: bool = True, device: str = "cpu"):
         from .weights import load_weights
 
         loaded = load_weights(entry.weights.path)
-        try:
-            model.load_state_dict(loaded.state_dict())
-        except RuntimeError as e:
-            raise ModelError(f"{entry.weights.path}: weights do not match {name}'s architecture "
-                             f"({str(e).splitlines()[0]}); reinstall superres or remove the file") from None
-        model.card = getattr(loaded, "card", None)
+        # the file's own arguments rule (e.g. SRCNN trained with residual=True); the builder
+        # only fixes the architecture, which must match
+        if loaded.info.arch != model.info.arch or loaded.info.scale != model.info.scale:
+            raise ModelError(f"{entry.weights.path}: holds a {loaded.info.arch} x{loaded.info.scale} network, "
+                             f"not {name}'s {model.info.arch} x{model.info.scale}; reinstall superres or "
+                             "remove the file")
+        model = loaded
     model.name = name
     return model.eval().to(device)
 
