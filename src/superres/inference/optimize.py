@@ -71,7 +71,8 @@ def optimize_for_inference(model: nn.Module, device: torch.device, channels_last
 def cpu_has_bf16() -> bool:
     """True when the CPU has native bfloat16 arithmetic (AVX-512 BF16 or AMX)."""
     try:
-        flags = open("/proc/cpuinfo").read()
+        with open("/proc/cpuinfo") as f:
+            flags = f.read()
     except OSError:
         return False
     return " avx512_bf16" in flags or " amx_bf16" in flags
