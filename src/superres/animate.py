@@ -674,21 +674,10 @@ def side_outputs(output: Path, compare: bool, also_bicubic: bool) -> dict[str, P
 
 
 def _load(name: str, opts: AnimateOptions):
-    from .api import make_upscaler
+    from .api import make_upscaler_checked
 
-    try:
-        return make_upscaler(name, device=opts.device, tile=opts.tile, tile_pad=opts.tile_pad,
-                             precision=opts.precision)
-    except SuperResError as e:
-        e.exit_code = 2
-        raise
-    except (RuntimeError, ValueError, OSError) as e:
-        from .errors import ModelError
-
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        err = ModelError(f"cannot load model {name!r}: {first} (do the weights belong to this model?)")
-        err.exit_code = 2
-        raise err from None
+    return make_upscaler_checked(name, device=opts.device, tile=opts.tile, tile_pad=opts.tile_pad,
+                                 precision=opts.precision)
 
 
 def animate_file(src: str | os.PathLike, output: str | os.PathLike | None, opts: AnimateOptions) -> AnimateReport:

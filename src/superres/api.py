@@ -19,7 +19,7 @@ from .errors import InputError, SuperResError
 from .inference import Upscaler
 from .io.images import DEFAULT_MAX_PIXELS, Picture, from_pil, read_image, to_pil
 
-__all__ = ["upscale", "upscale_picture", "apply_srgan", "make_upscaler", "resize_array"]
+__all__ = ["upscale", "upscale_picture", "apply_srgan", "make_upscaler", "make_upscaler_checked", "resize_array"]
 
 _CACHE: dict[tuple, Any] = {}
 
@@ -55,6 +55,25 @@ def make_upscaler(model="srgan-x4", *, device: str = "auto", tile: int | None = 
     """An :class:`Upscaler` for a model name, path or module."""
     return Upscaler(_model(model, device), device=device, tile=tile, tile_pad=tile_pad,
                     precision=precision, batch_tiles=batch_tiles)
+
+
+def make_upscaler_checked(model, *, device: str = "auto", tile: int | None = None, tile_pad: int | None = None,
+                          precision: str = "auto") -> Upscaler:
+    """:func:`make_upscaler` for commands: any failure to build the model becomes one
+    :class:`~superres.errors.ModelError` line (``exit_code`` 2), never a traceback."""
+    from .errors import ModelError
+
+    try:
+        return make_upscaler(model, device=device, tile=tile, tile_pad=tile_pad, precision=precision)
+    except SuperResError as e:
+        e.exit_code = 2
+        raise
+    except (RuntimeError, ValueError, OSError) as e:  # e.g. weights that do not fit the architecture
+        lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()] or [type(e).__name__]
+        first = lines[0] + (" " + lines[1] if lines[0].endswith(":") and len(lines) > 1 else "")
+        err = ModelError(f"cannot load model {str(model)!r}: {first} (do the weights belong to this model?)")
+        err.exit_code = 2
+        raise err from None
 
 
 def resize_array(arr: np.ndarray, size: tuple[int, int], kernel: str = "bicubic") -> np.ndarray:

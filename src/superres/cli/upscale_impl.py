@@ -155,20 +155,10 @@ def check_output_folder(output: Path | None, jobs: list[Job]) -> None:
 
 
 def _load_upscaler(model_name: str, opts: UpscaleOptions):
-    from ..api import make_upscaler
+    from ..api import make_upscaler_checked
 
-    try:
-        return make_upscaler(model_name, device=opts.device, tile=opts.tile, tile_pad=opts.tile_pad,
-                             precision=opts.precision)
-    except SuperResError as e:
-        e.exit_code = 2
-        raise
-    except (RuntimeError, ValueError, OSError) as e:  # e.g. weights that do not fit the architecture
-        lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()] or [type(e).__name__]
-        first = lines[0] + (" " + lines[1] if lines[0].endswith(":") and len(lines) > 1 else "")
-        err = ModelError(f"cannot load model {model_name!r}: {first} (do the weights belong to this model?)")
-        err.exit_code = 2
-        raise err from None
+    return make_upscaler_checked(model_name, device=opts.device, tile=opts.tile, tile_pad=opts.tile_pad,
+                                 precision=opts.precision)
 
 
 def upscale_paths(inputs: list[str], output: Path | None, opts: UpscaleOptions,
