@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError, OutputError, SuperResError
+from .errors import InputError, OutputError
 from .io.animation import (
     ANIMATION_OUTPUTS,
     AnimationInfo,

@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import ModelError, OutputError, SuperResError
+from ..errors import OutputError, SuperResError
 from ..io.images import OUTPUT_FORMATS
 
 INPUT_EXTENSIONS = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
