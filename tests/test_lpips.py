@@ -29,7 +29,7 @@ VGG_CONVS = {
 }
 HEAD_CHANNELS = {"alex": (64, 192, 384, 256, 256), "vgg": (64, 128, 256, 512, 512)}
 
-SHARED = Path("/work/shared/weights")
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "weights"  # ../shared beside the repo
 
 
 def _fake_backbone(net: str, seed: int = 0, dtype: torch.dtype = torch.float32) -> dict[str, torch.Tensor]:
@@ -331,9 +331,9 @@ def _gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
 @pytest.mark.parametrize("net", ["alex", "vgg"])
 def test_real_weights_rank_blur_worse_than_mild_noise(net: str) -> None:
     bb, hd = _real_paths(net)
-    image = Path("/work/shared/data/bench/Set5/HR/butterfly.png")
+    image = SHARED.parent / "data" / "bench" / "Set5" / "HR" / "butterfly.png"
     if not (bb.is_file() and hd.is_file() and image.is_file()):
-        pytest.skip("real LPIPS weights / Set5 image not present (project-internal /work/shared)")
+        pytest.skip("real LPIPS weights / Set5 image not present (../shared beside the repository)")
     from PIL import Image
 
     arr = np.asarray(Image.open(image).convert("RGB"), dtype=np.float32)[:128, :128] / 255.0
