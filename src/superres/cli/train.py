@@ -65,17 +65,8 @@ def run(ns: argparse.Namespace) -> int:
     from ..training.train import train
 
     run_dir = ns.resume or ns.run or f"runs/{ns.recipe}"
-    data = ns.data
-    if ns.resume and not data:
-        from ..training.train import load_checkpoint
-
-        ck = load_checkpoint(ns.resume)
-        data = ck.get("data") or []
-        ns.val = ns.val or ck.get("val") or None
-        if not data:
-            raise SuperResError(f"{ns.resume} does not record its data folders; pass --data again")
-    try:
-        result = train(ns.recipe, data, run_dir, config_file=ns.config, overrides=ns.overrides or None,
+    try:  # on --resume, the run's recorded data and validation folders are used unless given
+        result = train(ns.recipe, ns.data or [], run_dir, config_file=ns.config, overrides=ns.overrides or None,
                        val=ns.val, resume=bool(ns.resume), cache_dir=ns.cache, progress=not ns.no_progress)
     except (FileNotFoundError, FileExistsError, ValueError) as e:
         raise SuperResError(str(e)) from None

@@ -235,6 +235,10 @@ def train(recipe: str, data: list[str | Path], run_dir: str | Path, *, config_fi
     ckpt = None
     if resume:
         ckpt = load_checkpoint(run_dir)
+        data = list(data) or list(ckpt.get("data") or [])  # a run remembers its folders
+        val = val or ckpt.get("val") or None
+        if not data:
+            raise ValueError(f"{run_dir} does not record its data folders; pass them again (--data)")
         saved = dict(ckpt["config"])
         recipe = saved.pop("recipe")
         cfg = make_config(recipe, None, saved)
