@@ -642,21 +642,9 @@ def _pillow_frames(path: Path, im, n: int, has_alpha: bool, info: AnimationInfo)
 
 def check_animation_output(path: str | os.PathLike, overwrite: bool = False) -> Path:
     """Validate an animation output path before any work (raises :class:`OutputError`)."""
-    path = Path(path)
-    ext = path.suffix.lower()
-    if ext not in ANIMATION_OUTPUTS:
-        raise OutputError(f"{path}: unknown animation format {ext or '(no extension)'!r}; use one of "
-                          f"{', '.join(sorted(ANIMATION_OUTPUTS))}")
-    if path.is_dir():
-        raise OutputError(f"{path} is a folder; give an output file name")
-    if path.exists() and not overwrite:
-        raise OutputError(f"{path} already exists; pass --overwrite to replace it, or choose another name")
-    parent = path.parent if str(path.parent) else Path(".")
-    if parent.exists() and not parent.is_dir():
-        raise OutputError(f"{parent} is not a folder")
-    if parent.exists() and not os.access(parent, os.W_OK | os.X_OK):
-        raise OutputError(f"cannot write to folder {parent} (permission denied); choose another output folder")
-    return path
+    from .images import check_output_path
+
+    return check_output_path(path, overwrite, formats=ANIMATION_OUTPUTS, kind="animation")
 
 
 def _bbox(mask: np.ndarray) -> tuple[int, int, int, int] | None:

@@ -346,17 +346,23 @@ def _to8(a: np.ndarray) -> np.ndarray:
 # writing
 # ---------------------------------------------------------------------------
 
-def check_output_path(path: str | os.PathLike, overwrite: bool = False) -> Path:
-    """Validate an output file path before any work is done (raises :class:`OutputError`)."""
+def check_output_path(path: str | os.PathLike, overwrite: bool = False, formats=None,
+                      kind: str = "output") -> Path:
+    """Validate an output file path before any work is done (raises :class:`OutputError`).
+
+    ``formats`` is the collection of allowed extensions (default: the still-image
+    :data:`OUTPUT_FORMATS`); ``kind`` names them in the message (e.g. "animation").
+    """
+    formats = OUTPUT_FORMATS if formats is None else formats
     path = Path(path)
     ext = path.suffix.lower()
-    if ext not in OUTPUT_FORMATS:
-        raise OutputError(f"{path}: unknown output format {ext or '(no extension)'!r}; use one of "
-                          f"{', '.join(sorted(OUTPUT_FORMATS))}")
+    if ext not in formats:
+        raise OutputError(f"{path}: unknown {kind} format {ext or '(no extension)'!r}; use one of "
+                          f"{', '.join(sorted(formats))}")
+    if path.is_dir():
+        raise OutputError(f"{path} is a folder; give an output file name")
     if path.exists() and not overwrite:
         raise OutputError(f"{path} already exists; pass --overwrite to replace it, or choose another name")
-    if path.is_dir():
-        raise OutputError(f"{path} is a folder")
     parent = path.parent if str(path.parent) else Path(".")
     if parent.exists() and not parent.is_dir():
         raise OutputError(f"{parent} is not a folder")
