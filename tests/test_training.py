@@ -291,3 +291,19 @@ def test_export_run_writes_weights_and_an_honest_card(photo_dir, tmp_path):
     assert superres.load_model(out).args == card.args
     with pytest.raises(superres.OutputError):
         export_run(run, out, name="tiny")  # never overwrites without being asked
+
+
+# --- the command line ---------------------------------------------------------------------------
+
+def test_cli_train_run_folder_and_default(photo_dir, tmp_path, monkeypatch):
+    """`--run DIR` names the run folder (it once clashed with the command dispatch); without it,
+    the run goes to runs/RECIPE under the current directory."""
+    from superres.cli import main
+
+    sets = [a for k, v in dict(TINY, max_steps=2).items() for a in ("--set", f"{k}={v}")]
+    common = ["--data", str(photo_dir), "--cache", str(tmp_path / "c"), "--no-progress", *sets]
+    assert main(["train", "srresnet", "--run", str(tmp_path / "named"), *common]) == 0
+    assert (tmp_path / "named" / "generator.safetensors").is_file()
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "srresnet", *common]) == 0
+    assert (tmp_path / "runs" / "srresnet" / "generator.safetensors").is_file()

@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(ns.run(ns) or 0)
+        return int(ns._handler(ns) or 0)
     except SuperResError as e:
         print(f"superres {ns.command}: error: {e}", file=sys.stderr)
         return getattr(e, "exit_code", 2 if ns.command != "upscale" else 1)

@@ -82,7 +82,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="refuse inputs larger than N pixels (default 50,000,000)")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
-    p.set_defaults(run=run)
+    p.set_defaults(_handler=run)
 
 
 def _outputs(ns: argparse.Namespace):

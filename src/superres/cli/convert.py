@@ -37,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dtype", choices=["float32", "float16"], default="float32",
                    help="storage precision (default float32: lossless)")
     p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
-    p.set_defaults(run=run)
+    p.set_defaults(_handler=run)
 
 
 def run(ns: argparse.Namespace) -> int:

@@ -23,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="download training data sets (DIV2K)",
         description="Download training data sets. Run 'superres data DATASET --help' for options.",
     )
-    p.set_defaults(run=_no_dataset, data_parser=p)
+    p.set_defaults(_handler=_no_dataset, data_parser=p)
     dsub = p.add_subparsers(dest="dataset", metavar="DATASET")
 
     d = dsub.add_parser(
@@ -59,7 +59,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     d.add_argument("--timeout", type=float, default=30.0, metavar="S", help="network timeout in seconds (default: 30)")
     d.add_argument("-q", "--quiet", action="store_true", help="no progress bars or messages (errors are still shown)")
-    d.set_defaults(run=run)
+    d.set_defaults(_handler=run)
 
 
 def _no_dataset(ns: argparse.Namespace) -> int:

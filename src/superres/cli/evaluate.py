@@ -55,7 +55,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="arithmetic precision (default fp32, the reference)")
     p.add_argument("--overwrite", action="store_true", help="replace existing --out files")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(run=run)
+    p.set_defaults(_handler=run)
 
 
 def _check_outputs(paths: list[str], overwrite: bool):

@@ -19,7 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--description", default="", help="one line for 'superres models'")
     p.add_argument("--training-data", default="", help="description of the training data for the card")
     p.add_argument("--overwrite", action="store_true")
-    p.set_defaults(run=run)
+    p.set_defaults(_handler=run)
 
 
 def run(ns: argparse.Namespace) -> int:

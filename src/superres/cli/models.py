@@ -11,7 +11,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("models", help=HELP, description=HELP)
     p.add_argument("name", nargs="?", help="show one model's full model card")
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.set_defaults(run=run)
+    p.set_defaults(_handler=run)
 
 
 def _summary(card: dict) -> str:

@@ -42,7 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--export", metavar="FILE", help="after training, write the generator as FILE.safetensors + card")
     p.add_argument("--show-config", action="store_true", help="print the resolved config and exit")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (logs still written)")
-    p.set_defaults(run=run)
+    p.set_defaults(_handler=run)
 
 
 def run(ns: argparse.Namespace) -> int:

@@ -45,7 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-pixels", type=positive_int, default=None, metavar="N",
                    help="refuse inputs larger than N pixels (default 50,000,000)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars or summary")
-    p.set_defaults(run=run)
+    p.set_defaults(_handler=run)
 
 
 def run(ns: argparse.Namespace) -> int:

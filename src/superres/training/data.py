@@ -225,6 +225,6 @@ def load_validation(dirs: list[str | Path] | None, scale: int, max_side: int,
         hr = np.ascontiguousarray(hr[:h, :w])
         if lr is None:
             lr = degrade(hr, scale)
-        to_t = lambda a: torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)[None].float() / 255.0  # noqa: E731
+        to_t = lambda a: torch.from_numpy(np.array(a, copy=True)).permute(2, 0, 1)[None].float() / 255.0  # noqa: E731  (decoded arrays may be read-only)
         out.append((name, to_t(lr), to_t(hr)))
     return out
