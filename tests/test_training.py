@@ -307,3 +307,35 @@ def test_cli_train_run_folder_and_default(photo_dir, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(["train", "srresnet", *common]) == 0
     assert (tmp_path / "runs" / "srresnet" / "generator.safetensors").is_file()
+
+
+def test_validation_reports_lpips_from_cached_weights_only(photo_dir, tmp_path, monkeypatch):
+    """With LPIPS weights in the local cache the validation rows carry val_lpips; with an empty
+    cache they do not, and nothing is downloaded."""
+    import json as _json
+
+    from superres import lpips as lp
+    from superres.training.train import train
+
+    # tiny stand-in weights in the torchvision / LPIPS layouts, made here
+    home = tmp_path / "torch_home"
+    ck = home / "hub" / "checkpoints"
+    ck.mkdir(parents=True)
+    backbone = {f"features.{k}": v for k, v in lp._alexnet_features().state_dict().items()}
+    torch.save(backbone, ck / Path(lp.BACKBONE_URLS["alex"]).name)
+    (home / "lpips-v0.1").mkdir()
+    torch.save({f"lin{i}.model.1.weight": torch.rand(1, c, 1, 1) for i, c in enumerate(lp._CHANNELS["alex"])},
+               home / "lpips-v0.1" / "alex.pth")
+    monkeypatch.setenv("TORCH_HOME", str(home))
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url",
+                        lambda *a, **k: pytest.fail("validation must not download"))
+    over = dict(TINY, max_steps=2, val_max_side=64)
+    run = train("srresnet", [photo_dir], tmp_path / "r", overrides=over, cache_dir=tmp_path / "c").run_dir
+    rows = [_json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    vals = [r for r in rows if "val_psnr" in r]
+    assert vals and all(r["val_lpips"] > 0 for r in vals)
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty"))
+    run = train("srresnet", [photo_dir], tmp_path / "r2", overrides=over, cache_dir=tmp_path / "c").run_dir
+    rows = [_json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r for r in rows if "val_psnr" in r] and not any("val_lpips" in r for r in rows)

@@ -230,6 +230,22 @@ def _fetch_head(net: str) -> dict[str, torch.Tensor]:
     return _load_file(cached, "LPIPS head", net)
 
 
+def cached_lpips(net: str = "alex") -> "LPIPS | None":
+    """An LPIPS model built only from weights already on disk (never downloads).
+
+    For callers that must not touch the network, such as a training loop's
+    validation: returns None when the backbone or head weights are not cached.
+    """
+    net = _canonical_net(net)
+    backbone = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(BACKBONE_URLS[net])
+    heads = [_torch_home() / "lpips-v0.1" / f"{net}.pth",
+             Path(torch.hub.get_dir()) / "checkpoints" / f"lpips_v0.1_{net}.pth"]
+    head = next((h for h in heads if h.is_file()), None)
+    if not backbone.is_file() or head is None:
+        return None
+    return LPIPS(net, backbone_weights=backbone, head_weights=head)
+
+
 class LPIPS(nn.Module):
     """LPIPS v0.1 distance between batches of RGB images in [0, 1].
 

@@ -24,6 +24,7 @@ import os
 import platform
 import signal
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -166,26 +167,33 @@ class _StopFlag:
 
 
 @torch.inference_mode()
-def validate(gen: nn.Module, val: list, cfg: TrainConfig, device: torch.device) -> tuple[float, float, Any]:
-    """Mean PSNR-Y / SSIM-Y (shave = scale) and a [bicubic | SR | HR] sample image."""
+def validate(gen: nn.Module, val: list, cfg: TrainConfig, device: torch.device,
+             lpips: nn.Module | None = None) -> tuple[float, float, Any, float | None]:
+    """Mean PSNR-Y / SSIM-Y (shave = scale), a [bicubic | SR | HR] sample image, and mean
+    LPIPS (on the 8-bit-rounded, shaved RGB images, as `superres eval` measures it) when an
+    LPIPS model is given (None otherwise)."""
     from PIL import Image
 
     from ..resize import imresize
 
     was_training = gen.training
     gen.eval()
-    ps, ss, sample = [], [], None
+    ps, ss, ls, sample = [], [], [], None
+    sh = cfg.scale
     for i, (_name, lr, hr) in enumerate(val):
         lr = lr.to(device)
         sr = gen(lr).float().clamp(0, 1).cpu()
         ps.append(psnr(sr, hr, shave=cfg.scale))
         ss.append(ssim(sr, hr, shave=cfg.scale))
+        if lpips is not None and min(hr.shape[-2:]) - 2 * sh >= lpips.min_size:
+            a = (sr * 255).round()[..., sh:-sh, sh:-sh] / 255
+            ls.append(float(lpips(a, hr[..., sh:-sh, sh:-sh]).item()))
         if i == 0:
             bic = imresize(lr.cpu(), scale=cfg.scale).clamp(0, 1)
             row = torch.cat([bic, sr, hr], dim=3)[0]
             sample = Image.fromarray((row.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8))
     gen.train(was_training)
-    return float(np.mean(ps)), float(np.mean(ss)), sample
+    return float(np.mean(ps)), float(np.mean(ss)), sample, (float(np.mean(ls)) if ls else None)
 
 
 def _write_curves(run_dir: Path) -> None:
@@ -197,13 +205,18 @@ def _write_curves(run_dir: Path) -> None:
     keys = [k for k in ("loss", "g_content", "g_adv", "g_pixel", "d_loss") if any(k in r for r in train_rows)]
     a = line_chart({k: [(r["step"], r.get(k)) for r in train_rows] for k in keys},
                    title="training losses", log_y=True)
-    b = line_chart({"val PSNR-Y (dB)": [(r["step"], r["val_psnr"]) for r in val_rows]},
-                   title="validation PSNR-Y")
+    charts = [a, line_chart({"val PSNR-Y (dB)": [(r["step"], r["val_psnr"]) for r in val_rows]},
+                            title="validation PSNR-Y")]
+    if any(r.get("val_lpips") is not None for r in val_rows):
+        charts.append(line_chart({"val LPIPS (alex)": [(r["step"], r.get("val_lpips")) for r in val_rows]},
+                                 title="validation LPIPS (lower is better)"))
     from PIL import Image
 
-    im = Image.new("RGB", (a.width, a.height + b.height), "white")
-    im.paste(a, (0, 0))
-    im.paste(b, (0, a.height))
+    im = Image.new("RGB", (a.width, sum(c.height for c in charts)), "white")
+    y = 0
+    for c in charts:
+        im.paste(c, (0, y))
+        y += c.height
     tmp = run_dir / "curves.png.tmp"
     im.save(tmp, format="PNG")
     os.replace(tmp, run_dir / "curves.png")
@@ -273,6 +286,16 @@ def train(recipe: str, data: list[str | Path], run_dir: str | Path, *, config_fi
     sampler = PairSampler(cache, cfg.hr_crop, cfg.batch_size, seed=cfg.seed + 1000 * rank,
                           augment=cfg.augment, lr_input=cfg.recipe != "srcnn")
     val_set = load_validation(val, cfg.scale, cfg.val_max_side, fallback=held_out) if is_main else []
+    # LPIPS at validation, only from weights already cached (a run never downloads mid-way);
+    # PSNR alone cannot tell whether the GAN stage is doing its job
+    val_lpips = None
+    if is_main and val_set:
+        from ..lpips import LPIPSUnavailable, cached_lpips
+
+        try:
+            val_lpips = cached_lpips("alex")
+        except LPIPSUnavailable as e:
+            warnings.warn(f"validation without LPIPS: {e}", stacklevel=2)
 
     # -- models --
     gen = build_generator(cfg).to(device)
@@ -475,8 +498,8 @@ def train(recipe: str, data: list[str | Path], run_dir: str | Path, *, config_fi
                 t_data, running = 0.0, {}
                 log(row)
             if is_main and cfg.val_every and val_set and (step % cfg.val_every == 0 or step == cfg.max_steps):
-                vp, vs, sample = validate(_unwrap(gen), val_set, cfg, device)
-                log({"step": step, "val_psnr": vp, "val_ssim": vs})
+                vp, vs, sample, vl = validate(_unwrap(gen), val_set, cfg, device, lpips=val_lpips)
+                log({"step": step, "val_psnr": vp, "val_ssim": vs, **({"val_lpips": vl} if vl is not None else {})})
                 if sample is not None:
                     sample.save(run_dir / "samples" / f"step_{step:07d}.png")
                 if cfg.keep_snapshots:
@@ -486,7 +509,8 @@ def train(recipe: str, data: list[str | Path], run_dir: str | Path, *, config_fi
                                  dtype=torch.float32)
                 _write_curves(run_dir)
                 if bar is not None:
-                    bar.write(f"step {step}: val PSNR-Y {vp:.2f} dB, SSIM-Y {vs:.4f}")
+                    bar.write(f"step {step}: val PSNR-Y {vp:.2f} dB, SSIM-Y {vs:.4f}"
+                              + (f", LPIPS {vl:.4f}" if vl is not None else ""))
             if stop_after is not None and step >= stop_after:
                 flag.stop = True
             if step % cfg.ckpt_every == 0 or step == cfg.max_steps or flag.stop:
