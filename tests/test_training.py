@@ -57,6 +57,8 @@ def test_config_file_and_set_overrides(tmp_path):
     assert (c.lr, c.batch_size, c.augment) == (2e-4, 8, False)
     with pytest.raises(ConfigError, match="expected int"):
         make_config("srresnet", overrides=["batch_size=many"])
+    with pytest.raises(ConfigError, match="consistency_weight"):
+        make_config("srresnet", overrides=["consistency_weight=-1"])
     with pytest.raises(ConfigError, match="init_from"):
         make_config("srgan")  # SRGAN must start from a trained SRResNet
 
@@ -199,13 +201,16 @@ def test_srgan_steps_run_and_log_gan_stats(photo_dir, tmp_path, monkeypatch):
     init = save_weights(SRResNet(channels=8, n_blocks=1), tmp_path / "init.safetensors", dtype=torch.float32)
     # no network, no cached weights in tests: a random VGG16 stands in for ImageNet weights
     monkeypatch.setattr(losses, "build_vgg", lambda net, layer, w: (losses.VGGFeatures("vgg16", "conv2_2"), "random vgg16"))
-    over = dict(TINY, init_from=str(init), max_steps=2, hr_crop=32)
+    over = dict(TINY, init_from=str(init), max_steps=2, hr_crop=32, pixel_weight=0.5, consistency_weight=2.0)
     with pytest.warns(UserWarning):
         run = train("srgan", [photo_dir], tmp_path / "g", overrides=over, cache_dir=tmp_path / "c",
                     progress=False).run_dir
     rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
     step = [r for r in rows if "d_loss" in r][-1]
-    assert {"g_content", "g_adv", "d_real", "d_fake"} <= set(step)
+    assert {"g_content", "g_adv", "d_real", "d_fake", "g_pixel", "g_consist"} <= set(step)
+    assert step["g_consist"] > 0 and step["g_pixel"] > 0
+    weighted = step["g_content"] + 1e-3 * step["g_adv"] + 0.5 * step["g_pixel"] + 2.0 * step["g_consist"]
+    assert step["loss"] == pytest.approx(weighted, rel=1e-4)
     assert 0 < step["d_real"] < 1 and 0 < step["d_fake"] < 1
 
 

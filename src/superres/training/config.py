@@ -71,6 +71,10 @@ class TrainConfig:
     vgg_scale: float = 1 / 12.75  # paper: feature maps rescaled by 1/12.75
     adv_weight: float = 1e-3  # paper: 1e-3 x adversarial loss
     pixel_weight: float = 0.0  # optional MSE term in the generator loss (paper: 0)
+    # optional MSE between the SR output shrunk back by the same bicubic x1/scale and the LR
+    # input (paper: 0). It pins colour and low frequencies, which the deep VGG layers barely
+    # see, without penalising texture the GAN invents above the LR band.
+    consistency_weight: float = 0.0
     d_lr: float = 0.0  # discriminator lr (0 = same as lr)
 
     # --- running -----------------------------------------------------------
@@ -102,6 +106,9 @@ class TrainConfig:
         if self.recipe == "srgan" and not self.init_from:
             raise ConfigError("srgan starts from a trained SRResNet: set init_from=PATH "
                               "(a .safetensors export or a srresnet run folder)")
+        for k in ("adv_weight", "pixel_weight", "consistency_weight", "vgg_scale"):
+            if getattr(self, k) < 0:
+                raise ConfigError(f"{k} must be >= 0, got {getattr(self, k)}")
         if self.lr_schedule not in ("constant", "step_half", "cosine"):
             raise ConfigError(f"lr_schedule must be constant, step_half or cosine, got {self.lr_schedule!r}")
         if self.precision not in ("fp32", "bf16", "fp16"):

@@ -36,6 +36,7 @@ from torch.nn import functional as F
 
 from ..metrics import psnr, ssim
 from ..models import SRCNN, CompactSR, Discriminator, SRResNet
+from ..resize import imresize
 from .config import TrainConfig, make_config
 from .data import PairCache, PairSampler, find_images, load_validation
 
@@ -174,8 +175,6 @@ def validate(gen: nn.Module, val: list, cfg: TrainConfig, device: torch.device,
     LPIPS model is given (None otherwise)."""
     from PIL import Image
 
-    from ..resize import imresize
-
     was_training = gen.training
     gen.eval()
     ps, ss, ls, sample = [], [], [], None
@@ -202,7 +201,7 @@ def _write_curves(run_dir: Path) -> None:
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
     train_rows = [r for r in rows if "loss" in r]
     val_rows = [r for r in rows if "val_psnr" in r]
-    keys = [k for k in ("loss", "g_content", "g_adv", "g_pixel", "d_loss") if any(k in r for r in train_rows)]
+    keys = [k for k in ("loss", "g_content", "g_adv", "g_pixel", "g_consist", "d_loss") if any(k in r for r in train_rows)]
     a = line_chart({k: [(r["step"], r.get(k)) for r in train_rows] for k in keys},
                    title="training losses", log_y=True)
     charts = [a, line_chart({"val PSNR-Y (dB)": [(r["step"], r["val_psnr"]) for r in val_rows]},
@@ -473,7 +472,10 @@ def train(recipe: str, data: list[str | Path], run_dir: str | Path, *, config_fi
                     g_content = content_loss(sr, hr_img)
                     g_adv = generator_adversarial_loss(disc(sr))
                 g_pixel = F.mse_loss(sr.float(), hr_img) if cfg.pixel_weight else torch.zeros(())
-                loss = g_content + cfg.adv_weight * g_adv + cfg.pixel_weight * g_pixel
+                g_consist = (F.mse_loss(imresize(sr.float(), scale=1 / cfg.scale), lr_img)
+                             if cfg.consistency_weight else torch.zeros(()))
+                loss = (g_content + cfg.adv_weight * g_adv + cfg.pixel_weight * g_pixel
+                        + cfg.consistency_weight * g_consist)
                 backward_step(loss, opt_g, gen.parameters())
                 for p in disc.parameters():
                     p.requires_grad_(True)
@@ -482,6 +484,8 @@ def train(recipe: str, data: list[str | Path], run_dir: str | Path, *, config_fi
                              d_fake=torch.sigmoid(fake_logits.float()).mean().item())
                 if cfg.pixel_weight:
                     stats["g_pixel"] = g_pixel.item()
+                if cfg.consistency_weight:
+                    stats["g_consist"] = g_consist.item()
             step += 1
             for k, v in stats.items():
                 running[k] = running.get(k, 0.0) + v
