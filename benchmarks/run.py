@@ -127,6 +127,31 @@ def bench_model(name: str, repeats: int, big: bool) -> dict:
         row[f"{precision}_speedup"] = t_plain / t
         row[f"{precision}_gflops"] = flops / t / 1e9 if flops else None
         row[f"{precision}_maxdiff_255"] = float((y - ref).abs().max() * 255)
+    try:  # the optional ONNX Runtime backend (float32)
+        up = Upscaler(model, tile=0, precision="fp32", device="cpu", backend="onnxruntime")
+        up(x)  # exports the graph for this shape
+        t = timeit(lambda: up(x), repeats)
+        row["onnxruntime_mp_s"] = 1024 * 1024 / t / 1e6
+        row["onnxruntime_speedup"] = t_plain / t
+        row["onnxruntime_maxdiff_255"] = float((up(x) - ref).abs().max() * 255)
+    except Exception as e:  # noqa: BLE001  (reported in the table, not fatal to the suite)
+        row["onnxruntime_note"] = f"{type(e).__name__}: {e}"[:120]
+    try:  # torch.compile (inductor), float32 channels-last, compile time reported separately
+        from superres.inference.optimize import optimize_for_inference
+
+        fast = optimize_for_inference(model, torch.device("cpu"), True)
+        compiled = torch.compile(fast)
+        xc = x.contiguous(memory_format=torch.channels_last)
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            compiled(xc)
+        row["compile_s"] = time.perf_counter() - t0
+        with torch.no_grad():
+            t = timeit(lambda: compiled(xc), repeats)
+        row["compiled_fp32_mp_s"] = 1024 * 1024 / t / 1e6
+        row["compiled_fp32_speedup"] = t_plain / t
+    except Exception as e:  # noqa: BLE001
+        row["compile_note"] = f"{type(e).__name__}: {e}"[:120]
     if big:
         lr = (np.random.default_rng(0).random((1080, 1920, 3)) * 255).astype(np.uint8)
         up = Upscaler(model, precision="auto", device="cpu", batch_tiles=1)
@@ -245,6 +270,15 @@ def to_markdown(res: dict) -> str:
         lines.append(f"| {r['model']} | {r['params']:,} | {r['plain_mp_s']:.3f} | {r['fp32_mp_s']:.3f} | "
                      f"{r['fp32_speedup']:.2f}x | {g or 0:.1f} | {eff} | {r['fp32_maxdiff_255']:.2f}/255 | "
                      f"{r['bf16_mp_s']:.3f} | {r['bf16_speedup']:.2f}x | {big} |")
+    lines += ["", "## Other backends, 256x256 -> 1024x1024 (output MP/s, float32)", "",
+              "| model | ONNX Runtime | speed-up vs plain | max diff | torch.compile | speed-up | compile time |",
+              "|---|---|---|---|---|---|---|"]
+    for r in res["models"]:
+        ort = (f"{r['onnxruntime_mp_s']:.3f} | {r['onnxruntime_speedup']:.2f}x | {r['onnxruntime_maxdiff_255']:.2f}/255"
+               if "onnxruntime_mp_s" in r else f"{r.get('onnxruntime_note', '-')} | - | -")
+        comp = (f"{r['compiled_fp32_mp_s']:.3f} | {r['compiled_fp32_speedup']:.2f}x | {r['compile_s']:.0f} s"
+                if "compiled_fp32_mp_s" in r else f"{r.get('compile_note', '-')} | - | -")
+        lines.append(f"| {r['model']} | {ort} | {comp} |")
     lines += ["", "## Peak memory", "", "| model | input | seconds | peak RSS |", "|---|---|---|---|"]
     for r in res["memory"]:
         lines.append(f"| {r['model']} | {r['input']} | {r['seconds']:.1f} | {r['peak_rss_mb']:.0f} MB |")

@@ -616,6 +616,7 @@ class AnimateOptions:
     tile_pad: int | None = None
     device: str = "auto"
     precision: str = "auto"
+    backend: str = "torch"
     batch: int | None = None
     compare: bool = False
     also_bicubic: bool = False
@@ -677,7 +678,7 @@ def _load(name: str, opts: AnimateOptions):
     from .api import make_upscaler_checked
 
     return make_upscaler_checked(name, device=opts.device, tile=opts.tile, tile_pad=opts.tile_pad,
-                                 precision=opts.precision)
+                                 precision=opts.precision, backend=opts.backend)
 
 
 def animate_file(src: str | os.PathLike, output: str | os.PathLike | None, opts: AnimateOptions) -> AnimateReport:

@@ -51,20 +51,22 @@ def _weights_stamp(name: str) -> tuple:
 
 
 def make_upscaler(model="srgan-x4", *, device: str = "auto", tile: int | None = None,
-                  tile_pad: int | None = None, precision: str = "auto", batch_tiles: int = 1) -> Upscaler:
-    """An :class:`Upscaler` for a model name, path or module."""
+                  tile_pad: int | None = None, precision: str = "auto", batch_tiles: int = 1,
+                  backend: str = "torch") -> Upscaler:
+    """An :class:`Upscaler` for a model name, path or module (``backend``: torch or onnxruntime)."""
     return Upscaler(_model(model, device), device=device, tile=tile, tile_pad=tile_pad,
-                    precision=precision, batch_tiles=batch_tiles)
+                    precision=precision, batch_tiles=batch_tiles, backend=backend)
 
 
 def make_upscaler_checked(model, *, device: str = "auto", tile: int | None = None, tile_pad: int | None = None,
-                          precision: str = "auto") -> Upscaler:
+                          precision: str = "auto", backend: str = "torch") -> Upscaler:
     """:func:`make_upscaler` for commands: any failure to build the model becomes one
     :class:`~superres.errors.ModelError` line (``exit_code`` 2), never a traceback."""
     from .errors import ModelError
 
     try:
-        return make_upscaler(model, device=device, tile=tile, tile_pad=tile_pad, precision=precision)
+        return make_upscaler(model, device=device, tile=tile, tile_pad=tile_pad, precision=precision,
+                             backend=backend)
     except SuperResError as e:
         e.exit_code = 2
         raise

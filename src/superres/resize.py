@@ -107,7 +107,7 @@ def imresize(x: torch.Tensor, scale: float | None = None, size: tuple[int, int] 
     """
     if (scale is None) == (size is None):
         raise ValueError("give exactly one of scale or size")
-    h, w = x.shape[-2:]
+    h, w = int(x.shape[-2]), int(x.shape[-1])  # plain ints, also under tracing (ONNX export)
     if size is None:
         out_h, out_w = int(math.ceil(h * scale - 1e-9)), int(math.ceil(w * scale - 1e-9))
     else:

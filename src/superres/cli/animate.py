@@ -74,6 +74,7 @@ def run(ns: argparse.Namespace) -> int:
 
     opts = AnimateOptions(
         model=ns.model, tile=ns.tile, tile_pad=ns.tile_pad, device=ns.device, precision=ns.precision,
+        backend=ns.backend,
         batch=ns.batch, compare=ns.compare, also_bicubic=ns.also_bicubic, stabilize=ns.stabilize,
         stabilize_threshold=ns.stabilize_threshold, stabilize_margin=ns.stabilize_margin, palette=ns.palette,
         dither=ns.dither, quality=ns.quality, overwrite=ns.overwrite,

@@ -20,6 +20,9 @@ def add_model_options(p: argparse.ArgumentParser, default: str | None = None) ->
     p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
                    help="arithmetic precision; auto (default) uses bf16 on CPUs with native bfloat16 "
                         "(fp16 on CUDA) only for models whose card shows it loses no quality, else fp32")
+    p.add_argument("--backend", default="torch", choices=["torch", "onnxruntime"],
+                   help="torch (default) or onnxruntime: the network exported to ONNX and run by ONNX "
+                        "Runtime on the CPU, float32 (needs pip install \"superres[onnx]\")")
 
 
 def positive_int(text: str) -> int:

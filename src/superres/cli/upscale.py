@@ -62,6 +62,7 @@ def run(ns: argparse.Namespace) -> int:
         ns.max_pixels = DEFAULT_MAX_PIXELS
     opts = UpscaleOptions(
         model=ns.model, tile=ns.tile, tile_pad=ns.tile_pad, device=ns.device, precision=ns.precision,
+        backend=ns.backend,
         suffix=ns.suffix, out_format=ns.format, outscale=ns.outscale, alpha=ns.alpha, quality=ns.quality,
         recursive=ns.recursive, overwrite=ns.overwrite, keep_metadata=ns.keep_metadata,
         max_pixels=ns.max_pixels, quiet=ns.quiet,

@@ -21,6 +21,7 @@ class UpscaleOptions:
     tile_pad: int | None = None
     device: str = "auto"
     precision: str = "fp32"
+    backend: str = "torch"
     suffix: str = "_x4"
     out_format: str | None = None
     outscale: float | None = None
@@ -158,7 +159,7 @@ def _load_upscaler(model_name: str, opts: UpscaleOptions):
     from ..api import make_upscaler_checked
 
     return make_upscaler_checked(model_name, device=opts.device, tile=opts.tile, tile_pad=opts.tile_pad,
-                                 precision=opts.precision)
+                                 precision=opts.precision, backend=opts.backend)
 
 
 def upscale_paths(inputs: list[str], output: Path | None, opts: UpscaleOptions,

@@ -100,12 +100,14 @@ class Upscaler:
             reduced precision passed our quality check (``reduced_precision_ok``); fp32 otherwise.
         batch_tiles: how many equal-size tiles to run at once.
         optimize: fold BatchNorm into convolutions and use channels-last (exact; on by default).
+        backend: ``torch`` (default) or ``onnxruntime``: the network exported to ONNX and run
+            by ONNX Runtime on the CPU (float32 only; ``pip install "superres[onnx]"``).
     """
 
     def __init__(self, model: nn.Module, device: str | torch.device | None = "auto", tile: int | None = None,
                  tile_pad: int | None = None, pre_pad: int = 8, precision: str = "fp32",
                  memory_budget_mb: float = DEFAULT_MEMORY_BUDGET_MB, batch_tiles: int = 1,
-                 scale: int | None = None, optimize: bool = True) -> None:
+                 scale: int | None = None, optimize: bool = True, backend: str = "torch") -> None:
         info = getattr(model, "info", None)
         self.scale = int(scale or getattr(info, "scale", 0))
         if self.scale < 1:
@@ -114,8 +116,21 @@ class Upscaler:
             raise ValueError(f"tile must be >= 0, got {tile}")
         if precision not in ("fp32", "bf16", "fp16", "auto"):
             raise ValueError(f"precision must be fp32, bf16, fp16 or auto, got {precision!r}")
+        if backend not in ("torch", "onnxruntime"):
+            raise ValueError(f"backend must be torch or onnxruntime, got {backend!r}")
+        self.backend = backend
         self.device = pick_device(device)
-        self.channels_last = optimize and self.device.type in ("cpu", "cuda")
+        self._ort = None
+        if backend == "onnxruntime":
+            if self.device.type != "cpu":
+                raise ValueError("the onnxruntime backend runs on the CPU; use --device cpu or the torch backend")
+            if precision not in ("fp32", "auto"):
+                raise ValueError(f"the onnxruntime backend runs float32 only, not {precision}")
+            from .onnx import OrtRunner
+
+            self._ort = OrtRunner(model)
+            precision = "fp32"
+        self.channels_last = optimize and self.device.type in ("cpu", "cuda") and backend == "torch"
         if optimize:
             from .optimize import optimize_for_inference
 
@@ -159,6 +174,8 @@ class Upscaler:
 
     @torch.inference_mode()
     def _run(self, x: torch.Tensor) -> torch.Tensor:
+        if self._ort is not None:
+            return self._ort(x).clamp_(0.0, 1.0)
         x = x.to(self.device)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)

@@ -18,7 +18,7 @@ from .._version import __version__
 from ..weights import ModelCard, load_weights, save_weights
 from .train import load_checkpoint
 
-__all__ = ["export_run", "RECIPE_TEXT"]
+__all__ = ["export_run", "model_from_run", "RECIPE_TEXT"]
 
 RECIPE_TEXT = {
     "srresnet": "SRResNet (Ledig et al. 2017) trained with MSE on random 96x96 HR crops and their MATLAB-bicubic "
@@ -28,6 +28,16 @@ RECIPE_TEXT = {
     "srcnn": "SRCNN 9-5-5 (Dong et al. 2016) trained with MSE on 33x33 sub-images of the bicubic-enlarged "
              "LR image (loss on the valid centre), Adam",
 }
+
+
+def model_from_run(run_dir: str | Path) -> torch.nn.Module:
+    """The generator of a run's latest checkpoint, rebuilt from the arguments it records, in eval mode."""
+    from ..models import ARCHITECTURES
+
+    ck = load_checkpoint(run_dir)
+    model = ARCHITECTURES[ck["model"]["arch"]](**ck["model"]["args"])
+    model.load_state_dict(ck["model"]["state"])
+    return model.eval()
 
 
 def export_run(run_dir: str | Path, out: str | Path, *, name: str, eval_dirs: list[str | Path] = (),
