@@ -344,3 +344,18 @@ def test_validation_reports_lpips_from_cached_weights_only(photo_dir, tmp_path, 
     run = train("srresnet", [photo_dir], tmp_path / "r2", overrides=over, cache_dir=tmp_path / "c").run_dir
     rows = [_json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r for r in rows if "val_psnr" in r] and not any("val_lpips" in r for r in rows)
+
+
+def test_resume_may_change_the_schedule_not_the_model(photo_dir, tmp_path):
+    """A resumed run may train longer or change its schedule (logged), but not its architecture."""
+    from superres.training.train import train
+
+    over = dict(TINY, max_steps=2)
+    run = train("srresnet", [photo_dir], tmp_path / "r", overrides=over, cache_dir=tmp_path / "c").run_dir
+    with pytest.raises(ValueError, match="n_blocks"):
+        train("srresnet", [], run, overrides={"n_blocks": 2}, resume=True, cache_dir=tmp_path / "c")
+    res = train("srresnet", [], run, overrides={"max_steps": 3, "lr": 5e-5}, resume=True, cache_dir=tmp_path / "c")
+    assert res.step == 3
+    rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    ev = [r for r in rows if r.get("event") == "resume"]
+    assert ev and ev[0]["changed"] == {"max_steps": 3, "lr": 5e-5}

@@ -87,6 +87,13 @@ def learning_rate(cfg: TrainConfig, step: int) -> float:
     return cfg.lr
 
 
+# what a resumed run may not change: the model's shape, the data it sees, the loss it optimises
+# (schedule, length, logging and threads may change; the change is logged in metrics.jsonl)
+_FIXED_ON_RESUME = {"scale", "generator", "channels", "n_blocks", "compact_feat", "compact_convs", "srcnn_n1",
+                    "srcnn_n2", "srcnn_f1", "srcnn_f2", "srcnn_f3", "srcnn_residual", "hr_crop", "batch_size",
+                    "augment", "vgg_net", "vgg_layer", "vgg_weights", "device", "seed"}
+
+
 def load_checkpoint(run_dir: str | Path) -> dict[str, Any]:
     path = Path(run_dir) / CKPT_NAME
     if not path.is_file():
@@ -245,6 +252,7 @@ def train(recipe: str, data: list[str | Path], run_dir: str | Path, *, config_fi
 
     # -- configuration: a resumed run keeps its saved config (plus overrides) --
     ckpt = None
+    changed: dict[str, Any] = {}
     if resume:
         ckpt = load_checkpoint(run_dir)
         data = list(data) or list(ckpt.get("data") or [])  # a run remembers its folders
@@ -256,6 +264,11 @@ def train(recipe: str, data: list[str | Path], run_dir: str | Path, *, config_fi
         cfg = make_config(recipe, None, saved)
         if overrides:
             cfg = make_config(recipe, None, {**cfg.to_dict(), **_pairs(overrides)})
+        changed = {k: v for k, v in cfg.to_dict().items() if saved.get(k, v) != v and k != "recipe"}
+        fixed = sorted(set(changed) & _FIXED_ON_RESUME)
+        if fixed:
+            raise ValueError(f"{', '.join(fixed)} cannot change when resuming (the checkpoint's model and data "
+                             "depend on them); start a new run with init_from instead")
     else:
         cfg = make_config(recipe, config_file, overrides)
         if (run_dir / CKPT_NAME).exists():
@@ -421,6 +434,8 @@ def train(recipe: str, data: list[str | Path], run_dir: str | Path, *, config_fi
         log({"step": 0, "event": "start", "train_images": len(cache.images), "skipped": [str(p) for p, _ in cache.skipped],
              "val_images": [n for n, _, _ in val_set], "init_from": init_note, "vgg": vgg_used,
              "device": str(device), "hardware": _hardware(device), "world_size": world})
+    elif is_main and changed:
+        log({"step": step, "event": "resume", "changed": changed})
 
     t_start = time.time()
     t_data = 0.0
