@@ -359,3 +359,20 @@ def test_resume_may_change_the_schedule_not_the_model(photo_dir, tmp_path):
     rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
     ev = [r for r in rows if r.get("event") == "resume"]
     assert ev and ev[0]["changed"] == {"max_steps": 3, "lr": 5e-5}
+
+
+def test_export_a_snapshot(photo_dir, tmp_path):
+    """--snapshot N exports the generator saved at validation step N, and the card says so."""
+    from superres.training.export import export_run
+    from superres.training.train import train
+    from superres.weights import load_weights
+
+    run = train("srresnet", [photo_dir], tmp_path / "r", overrides=dict(TINY, max_steps=4, val_every=2),
+                cache_dir=tmp_path / "c", progress=False).run_dir
+    out, card = export_run(run, tmp_path / "s.safetensors", name="s", snapshot=2, lpips=False)
+    assert card.steps == 2 and "snapshot at step 2 of 4" in card.extra["snapshot"]
+    snap = load_weights(run / "snapshots" / "step_0000002.safetensors").state_dict()
+    got = load_weights(out).state_dict()
+    assert all(torch.allclose(got[k].float(), snap[k].float(), atol=1e-3) for k in snap)
+    with pytest.raises(FileNotFoundError, match="have: 2, 4"):
+        export_run(run, tmp_path / "t.safetensors", name="t", snapshot=3, lpips=False)

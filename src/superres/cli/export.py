@@ -26,6 +26,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--license", default="MIT", help="licence of the weights (default MIT)")
     p.add_argument("--description", default="", help="one line for 'superres models'")
     p.add_argument("--training-data", default="", help="description of the training data for the card")
+    p.add_argument("--snapshot", type=int, metavar="STEP",
+                   help="export the generator snapshot saved at this validation step instead of the latest "
+                        "checkpoint (the card says so)")
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(_handler=run)
 
@@ -47,7 +50,7 @@ def run(ns: argparse.Namespace) -> int:
     try:
         out, card = export_run(ns.run_dir, ns.output, name=ns.name or Path(ns.output).stem, eval_dirs=ns.eval,
                                license=ns.license, description=ns.description, training_data=ns.training_data,
-                               overwrite=ns.overwrite)
+                               overwrite=ns.overwrite, snapshot=ns.snapshot)
     except FileNotFoundError as e:
         raise SuperResError(str(e)) from None
     print(json.dumps(card.metrics, indent=2))

@@ -43,7 +43,14 @@ def model_from_run(run_dir: str | Path) -> torch.nn.Module:
 def export_run(run_dir: str | Path, out: str | Path, *, name: str, eval_dirs: list[str | Path] = (),
                license: str = "MIT", description: str = "", training_data: str = "",
                fp16_tolerance_db: float = 0.01, overwrite: bool = False, device: str = "auto",
-               lpips: bool = True) -> tuple[Path, ModelCard]:
+               lpips: bool = True, snapshot: int | None = None) -> tuple[Path, ModelCard]:
+    """Evaluate a run's generator and write it with its card.
+
+    ``snapshot=N`` exports the generator saved at validation step N
+    (``snapshots/step_000000N.safetensors``) instead of the latest checkpoint; the card
+    records that step, the wall time up to it pro rata (marked as an estimate) and
+    which snapshot was chosen.
+    """
     from ..errors import OutputError
     from ..evaluate import evaluate_model
     from ..models import ARCHITECTURES
@@ -55,7 +62,17 @@ def export_run(run_dir: str | Path, out: str | Path, *, name: str, eval_dirs: li
     cfg = ck["config"]
     arch, args = ck["model"]["arch"], ck["model"]["args"]
     model = ARCHITECTURES[arch](**args)
-    model.load_state_dict(ck["model"]["state"])
+    steps, wall_h, note = int(ck["step"]), float(ck.get("elapsed_s", 0.0)) / 3600, ""
+    if snapshot is None:
+        model.load_state_dict(ck["model"]["state"])
+    else:
+        snap = Path(run_dir) / "snapshots" / f"step_{int(snapshot):07d}.safetensors"
+        if not snap.is_file():
+            have = sorted(p.stem.removeprefix("step_").lstrip("0") for p in (Path(run_dir) / "snapshots").glob("step_*"))
+            raise FileNotFoundError(f"{run_dir} has no snapshot at step {snapshot} (have: {', '.join(have) or 'none'})")
+        model.load_state_dict(load_weights(snap).state_dict())
+        wall_h = wall_h * int(snapshot) / max(1, steps)
+        steps, note = int(snapshot), f"snapshot at step {snapshot} of {ck['step']}; wall time pro rata (estimate)"
     model.eval()
 
     metrics: dict = {}
@@ -100,10 +117,11 @@ def export_run(run_dir: str | Path, out: str | Path, *, name: str, eval_dirs: li
         description=description,
         training_data=training_data or ", ".join(ck.get("data", [])),
         recipe=RECIPE_TEXT.get(cfg["recipe"], cfg["recipe"]),
-        steps=int(ck["step"]), wall_time_hours=round(float(ck.get("elapsed_s", 0.0)) / 3600, 2),
+        steps=steps, wall_time_hours=round(wall_h, 2),
         hardware=ck.get("hardware", ""), metrics=metrics, license=license,
         source=f"trained with superres {__version__} (run {Path(run_dir).name})",
         extra={"config": cfg, "init_from": ck.get("init_from", ""), "vgg": ck.get("vgg_used", ""),
+               **({"snapshot": note} if note else {}),
                "world_size": ck.get("world_size", 1),
                "fp16_psnr_loss_db": fp16_loss,
                "bf16_check": reduced, "reduced_precision_ok": bool(reduced.get("ok", False)),
