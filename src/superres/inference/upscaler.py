@@ -131,7 +131,7 @@ class Upscaler:
             self._ort = OrtRunner(model)
             precision = "fp32"
         self.channels_last = optimize and self.device.type in ("cpu", "cuda") and backend == "torch"
-        if optimize:
+        if optimize and self._ort is None:  # ONNX Runtime folds BatchNorm in its own export
             from .optimize import optimize_for_inference
 
             self.model = optimize_for_inference(model, self.device, self.channels_last)
