@@ -1,8 +1,9 @@
 import numpy as np
+import pytest
 import torch
 
 from superres.inference import Upscaler
-from superres.inference.optimize import fold_batchnorm
+from superres.inference.optimize import fold_batchnorm, fuse_shuffle_tail, optimize_for_inference
 from superres.inference.upscaler import resolve_precision
 from superres.models import SRResNet
 from superres.weights import ModelCard
@@ -27,6 +28,44 @@ def test_fold_batchnorm_is_exact_and_removes_every_bn():
     x = torch.rand(2, 3, 12, 9)
     with torch.no_grad():
         assert torch.allclose(m(x), f(x), atol=1e-5)
+
+
+def _busy_prelu(model):
+    g = torch.Generator().manual_seed(2)
+    for m in model.modules():
+        if isinstance(m, torch.nn.PReLU):
+            m.weight.data.copy_(torch.rand(m.weight.shape, generator=g) * 0.5)
+    return model
+
+
+@pytest.mark.parametrize("scale", [2, 4, 8])
+def test_output_conv_moved_before_the_last_shuffle_is_exact(scale):
+    m = _busy_prelu(_busy_bn(SRResNet(scale=scale, channels=16, n_blocks=2)))
+    f = optimize_for_inference(m, torch.device("cpu"), channels_last=False)
+    assert f.tail.conv.kernel_size == (5, 5) and f.tail.conv.out_channels == 3 * 4  # 9x9 -> 5x5, phases as channels
+    assert isinstance(m.tail, torch.nn.Conv2d)  # the caller's model is untouched
+    x = torch.rand(2, 3, 11, 14)  # odd sizes: the zero border must match too
+    with torch.no_grad():
+        assert torch.allclose(m(x), f(x), atol=1e-5)
+
+
+def test_shuffle_fusion_handles_per_channel_prelu_and_other_kernels():
+    from superres.models.keras_srgan import KerasSRResNet
+
+    for tail_kernel in (3, 9):
+        m = _busy_prelu(_busy_bn(KerasSRResNet(channels=8, n_blocks=1, tail_kernel=tail_kernel)))
+        f = fuse_shuffle_tail(fold_batchnorm(m))
+        assert f.upsample[-1].act.weight.numel() == 8 * 4  # per-channel slopes, one per phase
+        x = torch.rand(1, 3, 9, 10)
+        with torch.no_grad():
+            assert torch.allclose(m(x), f(x), atol=1e-5)
+
+
+def test_shuffle_fusion_leaves_other_models_alone():
+    from superres.models import SRCNN, CompactSR
+
+    for m in (SRCNN(), CompactSR(num_feat=8, num_conv=2)):
+        assert fuse_shuffle_tail(m) is m
 
 
 def test_optimized_engine_matches_plain_engine():

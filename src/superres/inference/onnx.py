@@ -54,9 +54,9 @@ def onnx_bytes(model: nn.Module, opset: int = OPSET, size: tuple[int, int] | Non
         import onnx  # noqa: F401  (the exporter needs it)
     except ImportError:
         raise SuperResError(f"ONNX export needs the onnx package: {INSTALL_HINT}") from None
-    from .optimize import fold_batchnorm
+    from .optimize import fold_batchnorm, fuse_shuffle_tail
 
-    fast = fold_batchnorm(model).float().cpu().eval()
+    fast = fuse_shuffle_tail(fold_batchnorm(model)).float().cpu().eval()
     info = getattr(model, "info", None)
     c = int(getattr(info, "in_channels", 3))
     x = torch.rand(1, c, *(size or (24, 28)))
