@@ -104,12 +104,23 @@ def count_flops(model: torch.nn.Module, h: int, w: int) -> float:
     return float(total)
 
 
-def bench_model(name: str, repeats: int, big: bool) -> dict:
-    import superres
-    from superres.inference import Upscaler
+def get_model(name: str) -> torch.nn.Module:
+    """The installed model, or (not installed) the architecture as initialised: speed
+    and memory do not depend on the weights, quality does (quality rows skip those)."""
+    from superres.registry import create_model, get_entry, load_model
 
-    model = superres.load_model(name)
-    row: dict = {"model": name, "params": sum(p.numel() for p in model.parameters())}
+    if get_entry(name).available():
+        return load_model(name)
+    return create_model(name, pretrained=False)
+
+
+def bench_model(name: str, repeats: int, big: bool, compile_: bool) -> dict:
+    from superres.inference import Upscaler
+    from superres.registry import get_entry
+
+    model = get_model(name)
+    row: dict = {"model": name, "params": sum(p.numel() for p in model.parameters()),
+                 "weights": "installed" if get_entry(name).available() else "untrained (speed only)"}
     x = torch.rand(1, 3, 256, 256)
     flops = count_flops(model, 256, 256)
     row["gflop_per_256px_input"] = flops / 1e9
@@ -120,7 +131,9 @@ def bench_model(name: str, repeats: int, big: bool) -> dict:
         ref = model(x).clamp(0, 1)
     row["plain_mp_s"] = 1024 * 1024 / t_plain / 1e6
     for precision in ("fp32", "bf16"):
-        up = Upscaler(model, tile=0, precision=precision, device="cpu")
+        # pre_pad=0: the same pixels as the plain way (the default reflection pre-pad of 8 LR
+        # pixels only changes the border, and costs (272/256)^2 - 1 = 13% more work here)
+        up = Upscaler(model, tile=0, precision=precision, device="cpu", pre_pad=0)
         t = timeit(lambda: up(x), repeats)
         y = up(x)
         row[f"{precision}_mp_s"] = 1024 * 1024 / t / 1e6
@@ -128,7 +141,7 @@ def bench_model(name: str, repeats: int, big: bool) -> dict:
         row[f"{precision}_gflops"] = flops / t / 1e9 if flops else None
         row[f"{precision}_maxdiff_255"] = float((y - ref).abs().max() * 255)
     try:  # the optional ONNX Runtime backend (float32)
-        up = Upscaler(model, tile=0, precision="fp32", device="cpu", backend="onnxruntime")
+        up = Upscaler(model, tile=0, precision="fp32", device="cpu", backend="onnxruntime", pre_pad=0)
         up(x)  # exports the graph for this shape
         t = timeit(lambda: up(x), repeats)
         row["onnxruntime_mp_s"] = 1024 * 1024 / t / 1e6
@@ -137,6 +150,8 @@ def bench_model(name: str, repeats: int, big: bool) -> dict:
     except Exception as e:  # noqa: BLE001  (reported in the table, not fatal to the suite)
         row["onnxruntime_note"] = f"{type(e).__name__}: {e}"[:120]
     try:  # torch.compile (inductor), float32 channels-last, compile time reported separately
+        if not compile_:
+            raise RuntimeError("not measured (only for --profile-model, to keep the suite short)")
         from superres.inference.optimize import optimize_for_inference
 
         fast = optimize_for_inference(model, torch.device("cpu"), True)
@@ -150,6 +165,8 @@ def bench_model(name: str, repeats: int, big: bool) -> dict:
             t = timeit(lambda: compiled(xc), repeats)
         row["compiled_fp32_mp_s"] = 1024 * 1024 / t / 1e6
         row["compiled_fp32_speedup"] = t_plain / t
+        with torch.no_grad():
+            row["compiled_fp32_maxdiff_255"] = float((compiled(xc).clamp(0, 1) - ref).abs().max() * 255)
     except Exception as e:  # noqa: BLE001
         row["compile_note"] = f"{type(e).__name__}: {e}"[:120]
     if big:
@@ -162,7 +179,103 @@ def bench_model(name: str, repeats: int, big: bool) -> dict:
     return row
 
 
+def profile_model(name: str, precision: str = "fp32", size: int = 256, repeats: int = 3) -> dict:
+    """Where the time of the project's path goes: wall time per layer kind.
+
+    Every leaf module of the inference-ready network (BatchNorm folded,
+    channels-last) is timed with forward hooks; layers are grouped by kind, kernel
+    and the resolution they run at (e.g. "Conv2d 9x9 64->3 @1024x1024"). What the
+    hooks do not see (residual adds, the final clamp, Python glue) is "other".
+    """
+    from superres.inference.optimize import optimize_for_inference
+
+    model = optimize_for_inference(get_model(name), torch.device("cpu"), True)
+    x = torch.rand(1, 3, size, size).contiguous(memory_format=torch.channels_last)
+    groups: dict[str, float] = {}
+    starts: dict[int, float] = {}
+
+    def key(mod, out) -> str:
+        res = f"@{out.shape[-2]}x{out.shape[-1]}"
+        if isinstance(mod, torch.nn.Conv2d):
+            k = mod.kernel_size
+            return f"Conv2d {k[0]}x{k[1]} {mod.in_channels}->{mod.out_channels} {res}"
+        return f"{type(mod).__name__} {res}"
+
+    def pre(mod, inp):
+        starts[id(mod)] = time.perf_counter()
+
+    def post(mod, inp, out):
+        k = key(mod, out)
+        groups[k] = groups.get(k, 0.0) + time.perf_counter() - starts[id(mod)]
+
+    leaves = [m for m in model.modules() if not list(m.children())]
+    handles = [h for m in leaves for h in (m.register_forward_pre_hook(pre), m.register_forward_hook(post))]
+    ctx = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if precision == "bf16" else torch.no_grad
+    totals = []
+    with torch.no_grad():
+        for i in range(repeats + 1):
+            if i == 1:  # the first pass is a warm-up
+                groups.clear()
+                totals.clear()
+            t = time.perf_counter()
+            with ctx():
+                model(x)
+            totals.append(time.perf_counter() - t)
+    for h in handles:
+        h.remove()
+    total = sum(totals)
+    rows = sorted(({"layer": k, "seconds": v / len(totals), "share": v / total} for k, v in groups.items()),
+                  key=lambda r: -r["seconds"])
+    rows.append({"layer": "other (interpolation, adds, clamp, glue)", "seconds": (total - sum(groups.values())) / len(totals),
+                 "share": 1 - sum(groups.values()) / total})
+    return {"model": name, "precision": precision, "input": f"{size}x{size}", "total_s": total / len(totals),
+            "rows": rows}
+
+
+def precision_quality(names: list[str], folders: list[Path]) -> list[dict]:
+    """PSNR-Y / SSIM-Y / LPIPS of each model in float32 and bfloat16 on the benchmark sets.
+
+    This is the check behind ``precision=auto``: bfloat16 is the default only for
+    models where it costs at most 0.05 dB PSNR and 0.005 LPIPS.
+    """
+    from superres.evaluate import evaluate_model
+    from superres.lpips import cached_lpips
+
+    lp = cached_lpips("alex")
+    rows = []
+    for name in names:
+        if name in ("bicubic", "bilinear", "nearest"):
+            continue
+        for folder in folders:
+            row: dict = {"model": name, "dataset": folder.name}
+            for precision in ("fp32", "bf16"):
+                s = evaluate_model(name, folder, lpips=lp if lp is not None else False, device="cpu",
+                                   precision=precision).summary()
+                row[precision] = {k: s[k] for k in ("psnr", "ssim", "lpips")}
+            a, b = row["fp32"], row["bf16"]
+            row["psnr_drop"] = a["psnr"] - b["psnr"]
+            row["lpips_rise"] = (b["lpips"] - a["lpips"]) if a["lpips"] is not None else None
+            rows.append(row)
+    return rows
+
+
+def model_ref(name: str, tmp: str) -> str:
+    """A name or path make_upscaler accepts: the registry name when installed, else a weights
+    file of the untrained architecture (for speed/memory figures only)."""
+    from superres.registry import get_entry
+    from superres.weights import save_weights
+
+    if get_entry(name).available():
+        return name
+    return str(save_weights(get_model(name), Path(tmp) / f"{name}.safetensors"))
+
+
 def peak_memory(model: str, size=(4000, 3000)) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        return _peak_memory(model_ref(model, tmp), size) | {"model": model}
+
+
+def _peak_memory(model: str, size) -> dict:
     code = f"""
 import resource, time, numpy as np, superres
 from superres.api import make_upscaler
@@ -171,7 +284,14 @@ lr = (rng.random(({size[1]}, {size[0]}, 3)) * 255).astype(np.uint8)
 up = make_upscaler({model!r}, device="cpu")
 t = time.perf_counter()
 out = up.upscale_array(lr)
-print(out.shape, time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+secs = time.perf_counter() - t
+# VmHWM (this process's own peak), not ru_maxrss: on Linux ru_maxrss survives exec, so a child
+# of this big benchmark process would report the parent's peak
+try:
+    kb = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:"))
+except (OSError, StopIteration):
+    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(out.shape, secs, kb)
 """
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     shape, secs, rss = r.stdout.strip().rsplit(" ", 2)[0], *r.stdout.split()[-2:]
@@ -191,8 +311,9 @@ def gif_fps(model: str) -> dict | None:
     with tempfile.TemporaryDirectory() as tmp:
         p = Path(tmp) / "g.gif"
         frames[0].save(p, save_all=True, append_images=frames[1:], duration=40, loop=0)
+        ref = model_ref(model, tmp)
         t = time.perf_counter()
-        upscale_animation(p, model=model)
+        upscale_animation(p, model=ref)
         secs = time.perf_counter() - t
     return {"model": model, "frames": 36, "size": "200x150", "frames_per_s": 36 / secs}
 
@@ -248,6 +369,33 @@ def training_speed(steps: int) -> list[dict]:
     return rows
 
 
+def targets(res: dict, name: str) -> list[dict]:
+    """Issue #6's targets for ``name`` (the default model), checked against this run's numbers."""
+    row = next((r for r in res["models"] if r["model"] == name), None)
+    if row is None:
+        return []
+    ref = res["conv"]["channels_last_gflops"]
+    out = [
+        {"target": "fp32 path >= 1.25x the plain way", "measured": f"{row['fp32_speedup']:.2f}x",
+         "met": row["fp32_speedup"] >= 1.25},
+        {"target": "fp32 path within 1/255 of the plain way", "measured": f"{row['fp32_maxdiff_255']:.3f}/255",
+         "met": row["fp32_maxdiff_255"] <= 1.0},
+        {"target": "fp32 path >= 60% of channels-last conv GFLOP/s",
+         "measured": f"{row['fp32_gflops']:.1f} / {ref:.1f} = {row['fp32_gflops'] / ref:.0%}",
+         "met": row["fp32_gflops"] / ref >= 0.60},
+        {"target": "bf16 path >= 1.8x the plain way", "measured": f"{row['bf16_speedup']:.2f}x",
+         "met": row["bf16_speedup"] >= 1.8},
+    ]
+    for q in res.get("quality", []):
+        if q["model"] == name and q["dataset"].lower() == "set5":
+            out.append({"target": "bf16 Set5 PSNR within 0.05 dB of fp32", "measured": f"{q['psnr_drop']:+.3f} dB",
+                        "met": abs(q["psnr_drop"]) <= 0.05})
+            if q["lpips_rise"] is not None:
+                out.append({"target": "bf16 Set5 LPIPS within 0.005 of fp32", "measured": f"{q['lpips_rise']:+.4f}",
+                            "met": abs(q["lpips_rise"]) <= 0.005})
+    return out
+
+
 def to_markdown(res: dict) -> str:
     m = res["machine"]
     lines = [f"# superres benchmark results", "",
@@ -267,18 +415,42 @@ def to_markdown(res: dict) -> str:
         g = r.get("fp32_gflops")
         eff = f"{g / ref:.0%}" if g else "-"
         big = f"{r['tiled_1080p_mp_s']:.2f} ({r['tiled_1080p_precision']})" if "tiled_1080p_mp_s" in r else "-"
-        lines.append(f"| {r['model']} | {r['params']:,} | {r['plain_mp_s']:.3f} | {r['fp32_mp_s']:.3f} | "
+        note = "" if r.get("weights", "installed") == "installed" else " (untrained: speed only)"
+        lines.append(f"| {r['model']}{note} | {r['params']:,} | {r['plain_mp_s']:.3f} | {r['fp32_mp_s']:.3f} | "
                      f"{r['fp32_speedup']:.2f}x | {g or 0:.1f} | {eff} | {r['fp32_maxdiff_255']:.2f}/255 | "
                      f"{r['bf16_mp_s']:.3f} | {r['bf16_speedup']:.2f}x | {big} |")
     lines += ["", "## Other backends, 256x256 -> 1024x1024 (output MP/s, float32)", "",
-              "| model | ONNX Runtime | speed-up vs plain | max diff | torch.compile | speed-up | compile time |",
-              "|---|---|---|---|---|---|---|"]
+              "| model | ONNX Runtime | speed-up vs plain | max diff | torch.compile | speed-up | max diff | compile time |",
+              "|---|---|---|---|---|---|---|---|"]
     for r in res["models"]:
         ort = (f"{r['onnxruntime_mp_s']:.3f} | {r['onnxruntime_speedup']:.2f}x | {r['onnxruntime_maxdiff_255']:.2f}/255"
                if "onnxruntime_mp_s" in r else f"{r.get('onnxruntime_note', '-')} | - | -")
-        comp = (f"{r['compiled_fp32_mp_s']:.3f} | {r['compiled_fp32_speedup']:.2f}x | {r['compile_s']:.0f} s"
-                if "compiled_fp32_mp_s" in r else f"{r.get('compile_note', '-')} | - | -")
+        comp = (f"{r['compiled_fp32_mp_s']:.3f} | {r['compiled_fp32_speedup']:.2f}x | "
+                f"{r['compiled_fp32_maxdiff_255']:.2f}/255 | {r['compile_s']:.0f} s"
+                if "compiled_fp32_mp_s" in r else f"{r.get('compile_note', '-')} | - | - | -")
         lines.append(f"| {r['model']} | {ort} | {comp} |")
+    if res.get("quality"):
+        lines += ["", "## bfloat16 vs float32 quality (PSNR-Y / SSIM-Y / LPIPS, LR = the sets' LR_bicubic_x4)", "",
+                  "| model | set | fp32 | bf16 | PSNR drop | LPIPS rise |", "|---|---|---|---|---|---|"]
+
+        def fmt(d):
+            lp = f"{d['lpips']:.4f}" if d["lpips"] is not None else "-"
+            return f"{d['psnr']:.3f} / {d['ssim']:.4f} / {lp}"
+
+        for r in res["quality"]:
+            rise = f"{r['lpips_rise']:+.4f}" if r["lpips_rise"] is not None else "-"
+            lines.append(f"| {r['model']} | {r['dataset']} | {fmt(r['fp32'])} | {fmt(r['bf16'])} | "
+                         f"{r['psnr_drop']:+.3f} dB | {rise} |")
+    for prof in res.get("profile", []):
+        lines += ["", f"## Where the time goes: {prof['model']}, {prof['precision']}, {prof['input']} input "
+                  f"({prof['total_s'] * 1000:.0f} ms per pass)", "", "| layer (kind, kernel, output size) | ms | share |",
+                  "|---|---|---|"]
+        for r in prof["rows"]:
+            lines.append(f"| {r['layer']} | {r['seconds'] * 1000:.1f} | {r['share']:.1%} |")
+    if res.get("targets"):
+        lines += ["", "## Targets (issue #6), from the numbers above", "", "| target | measured | met |", "|---|---|---|"]
+        for t in res["targets"]:
+            lines.append(f"| {t['target']} | {t['measured']} | {'yes' if t['met'] else 'no'} |")
     lines += ["", "## Peak memory", "", "| model | input | seconds | peak RSS |", "|---|---|---|---|"]
     for r in res["memory"]:
         lines.append(f"| {r['model']} | {r['input']} | {r['seconds']:.1f} | {r['peak_rss_mb']:.0f} MB |")
@@ -296,10 +468,18 @@ def to_markdown(res: dict) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default="benchmarks/results.md")
-    ap.add_argument("--models", default="srgan-x4,srgan-x4-fast,srresnet-x4,srcnn-x4,bicubic")
+    ap.add_argument("--models", default="srgan-x4,srgan-x4-fast,srcnn-x4,bicubic",
+                    help="models to measure (srresnet-x4 is the same network as srgan-x4: same speed)")
+    ap.add_argument("--gif-models", default="srgan-x4,srgan-x4-fast,bicubic", help="models for the GIF frames/s")
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--memory-model", default="srgan-x4", help="model for the 4000x3000 peak-memory run")
-    ap.add_argument("--skip", default="", help="comma list of sections to skip: big,memory,gif,training")
+    ap.add_argument("--memory-model", default="srgan-x4-fast",
+                    help="model for the 4000x3000 peak-memory run (srgan-x4 takes about 5 minutes there)")
+    ap.add_argument("--skip", default="",
+                    help="comma list of sections to skip: big,quality,profile,memory,gif,training")
+    ap.add_argument("--data", nargs="*", default=[str(ROOT.parent / "shared/data/bench/Set5"),
+                                                  str(ROOT.parent / "shared/data/bench/Set14")],
+                    help="benchmark sets for the bf16-vs-fp32 quality check (skipped when absent)")
+    ap.add_argument("--profile-model", default="srgan-x4", help="model whose per-layer time is profiled")
     args = ap.parse_args()
     import superres
     from superres.registry import get_entry
@@ -312,18 +492,25 @@ def main() -> None:
     names = []
     for n in args.models.split(","):
         try:
-            if get_entry(n).available():
-                names.append(n)
-            else:
-                print(f"skipping {n}: weights not installed", file=sys.stderr)
+            if not get_entry(n).available():
+                print(f"{n}: weights not installed; speed and memory measured with untrained weights",
+                      file=sys.stderr)
+            names.append(n)
         except superres.ModelError as e:
             print(f"skipping {n}: {e}", file=sys.stderr)
+    installed = [n for n in names if get_entry(n).available()]
     res["models"] = []
     for n in names:
         print(f"model {n} ...", file=sys.stderr)
-        res["models"].append(bench_model(n, args.repeats, big="big" not in skip))
+        res["models"].append(bench_model(n, args.repeats, big="big" not in skip, compile_=n == args.profile_model))
+    sets = [Path(d) for d in args.data if Path(d).is_dir()]
+    res["quality"] = [] if "quality" in skip or not sets else precision_quality(installed, sets)
+    res["profile"] = [] if "profile" in skip or args.profile_model not in names else [
+        profile_model(args.profile_model, p) for p in ("fp32", "bf16")]
+    res["targets"] = targets(res, args.profile_model)
     res["memory"] = [] if "memory" in skip else [peak_memory(args.memory_model)]
-    res["gif"] = [] if "gif" in skip else [g for g in (gif_fps(n) for n in names if n != "bicubic") if g]
+    gif_models = [n for n in args.gif_models.split(",") if n in names]
+    res["gif"] = [] if "gif" in skip else [g for g in (gif_fps(n) for n in gif_models) if g]
     res["training"] = [] if "training" in skip else training_speed(4)
     res["wall_s"] = time.perf_counter() - t0
     out = Path(args.out)
