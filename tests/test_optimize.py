@@ -68,6 +68,24 @@ def test_shuffle_fusion_leaves_other_models_alone():
         assert fuse_shuffle_tail(m) is m
 
 
+def test_fast_prelu_gives_the_same_values_in_bf16_and_keeps_out_of_range_slopes():
+    from superres.inference.optimize import _MaxPReLU, fast_prelu
+    from superres.models import CompactSR
+
+    m = _busy_prelu(CompactSR(num_feat=8, num_conv=3)).eval()
+    m.body[3].weight.data[0] = -0.5  # a negative slope: max(x, w x) would be wrong, keep PReLU there
+    f = fast_prelu(fold_batchnorm(m))
+    kinds = [type(x).__name__ for x in f.body]
+    assert kinds.count("_MaxPReLU") == 2 and kinds.count("PReLU") == 1
+    x = torch.randn(1, 8, 7, 9, dtype=torch.bfloat16).contiguous(memory_format=torch.channels_last)
+    act = next(a for a in f.body if isinstance(a, _MaxPReLU))
+    ref = torch.nn.functional.prelu(x, act.weight.to(torch.bfloat16))
+    assert torch.equal(act(x), ref)
+    y = torch.rand(1, 3, 10, 12)
+    with torch.no_grad():
+        assert torch.allclose(m(y), f(y), atol=1e-6)
+
+
 def test_optimized_engine_matches_plain_engine():
     m = _busy_bn(SRResNet(channels=16, n_blocks=2))
     arr = (np.random.default_rng(0).random((20, 17, 3)) * 255).astype(np.uint8)
