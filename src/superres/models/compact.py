@@ -43,6 +43,22 @@ class CompactSR(nn.Module):
         layers.append(nn.Conv2d(num_feat, out_channels * scale * scale, 3, padding=1))
         self.body = nn.Sequential(*layers)
         self.upsample = nn.PixelShuffle(scale)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """He initialisation for PReLU(0.25) and a small last layer, so training can start.
+
+        With PyTorch's default init each conv shrinks the signal's spread ~1.7x, so after
+        17 layers the residual is ~1e-4 of the input: MSE training from there stayed at
+        exactly bicubic for 8,000 steps. Variance-preserving init keeps the features
+        alive; the last conv is scaled by 0.1 so the untrained network starts near bicubic.
+        """
+        convs = [m for m in self.body if isinstance(m, nn.Conv2d)]
+        for conv in convs:
+            nn.init.kaiming_normal_(conv.weight, a=0.25, mode="fan_in", nonlinearity="leaky_relu")
+            nn.init.zeros_(conv.bias)
+        with torch.no_grad():
+            convs[-1].weight.mul_(0.1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.upsample(self.body(x)) + imresize(x, scale=self.scale, kernel="bicubic")
