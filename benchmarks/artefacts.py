@@ -42,7 +42,7 @@ def smooth_pair() -> tuple[np.ndarray, np.ndarray]:
 def phase_spread(sr: np.ndarray, hr: np.ndarray, scale: int = 4, border: int = 8) -> float:
     """Max over channels of (max - min) of the mean signed error at each of the scale^2 phases."""
     e = sr.astype(np.float64) - hr.astype(np.float64)
-    e = e[border:-border, border:-border]
+    e = e[border:e.shape[0] - border, border:e.shape[1] - border]
     h, w = (e.shape[0] // scale) * scale, (e.shape[1] // scale) * scale
     e = e[:h, :w].reshape(h // scale, scale, w // scale, scale, -1)
     means = e.mean(axis=(0, 2))  # (scale, scale, C)

@@ -132,6 +132,21 @@ def test_vgg_layers_and_torchvision_layout(tmp_path):
         VGGFeatures("vgg16", "conv6_1")
 
 
+def test_grid_loss_sees_a_block_pattern_but_not_texture_or_a_uniform_shift():
+    from superres.training.losses import grid_loss
+
+    g = torch.Generator().manual_seed(0)
+    hr = torch.rand(2, 3, 32, 32, generator=g)
+    assert grid_loss(hr, hr, 4) == 0
+    assert grid_loss(hr + 0.1, hr, 4) < 1e-12  # a colour shift is the consistency term's business
+    pattern = torch.zeros(4, 4)
+    pattern[0, 0], pattern[2, 3] = 0.2, -0.1
+    grid = hr + pattern.repeat(8, 8)  # the same 4x4 offsets in every block
+    texture = hr + 0.15 * (torch.rand(2, 3, 32, 32, generator=g) - 0.5)  # noise of similar energy
+    assert grid_loss(grid, hr, 4) > 50 * grid_loss(texture, hr, 4)
+    assert grid_loss(grid[..., :30, :31], hr[..., :30, :31], 4) > 0  # ragged sizes are cropped
+
+
 def test_adversarial_terms_have_the_right_sign():
     from superres.training.losses import discriminator_loss, generator_adversarial_loss
 
@@ -201,15 +216,17 @@ def test_srgan_steps_run_and_log_gan_stats(photo_dir, tmp_path, monkeypatch):
     init = save_weights(SRResNet(channels=8, n_blocks=1), tmp_path / "init.safetensors", dtype=torch.float32)
     # no network, no cached weights in tests: a random VGG16 stands in for ImageNet weights
     monkeypatch.setattr(losses, "build_vgg", lambda net, layer, w: (losses.VGGFeatures("vgg16", "conv2_2"), "random vgg16"))
-    over = dict(TINY, init_from=str(init), max_steps=2, hr_crop=32, pixel_weight=0.5, consistency_weight=2.0)
+    over = dict(TINY, init_from=str(init), max_steps=2, hr_crop=32, pixel_weight=0.5, consistency_weight=2.0,
+                grid_weight=3.0)
     with pytest.warns(UserWarning):
         run = train("srgan", [photo_dir], tmp_path / "g", overrides=over, cache_dir=tmp_path / "c",
                     progress=False).run_dir
     rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
     step = [r for r in rows if "d_loss" in r][-1]
-    assert {"g_content", "g_adv", "d_real", "d_fake", "g_pixel", "g_consist"} <= set(step)
-    assert step["g_consist"] > 0 and step["g_pixel"] > 0
-    weighted = step["g_content"] + 1e-3 * step["g_adv"] + 0.5 * step["g_pixel"] + 2.0 * step["g_consist"]
+    assert {"g_content", "g_adv", "d_real", "d_fake", "g_pixel", "g_consist", "g_grid"} <= set(step)
+    assert step["g_consist"] > 0 and step["g_pixel"] > 0 and step["g_grid"] > 0
+    weighted = (step["g_content"] + 1e-3 * step["g_adv"] + 0.5 * step["g_pixel"] + 2.0 * step["g_consist"]
+                + 3.0 * step["g_grid"])
     assert step["loss"] == pytest.approx(weighted, rel=1e-4)
     assert 0 < step["d_real"] < 1 and 0 < step["d_fake"] < 1
 

@@ -75,6 +75,10 @@ class TrainConfig:
     # input (paper: 0). It pins colour and low frequencies, which the deep VGG layers barely
     # see, without penalising texture the GAN invents above the LR band.
     consistency_weight: float = 0.0
+    # optional penalty on the part of the error that repeats with the scale x scale sub-pixel
+    # grid (losses.grid_loss; paper: 0). GAN fine-tuning grows a checkerboard through the
+    # PixelShuffle stages within a few hundred steps; this removes it without penalising texture.
+    grid_weight: float = 0.0
     d_lr: float = 0.0  # discriminator lr (0 = same as lr)
 
     # --- running -----------------------------------------------------------
@@ -106,7 +110,7 @@ class TrainConfig:
         if self.recipe == "srgan" and not self.init_from:
             raise ConfigError("srgan starts from a trained SRResNet: set init_from=PATH "
                               "(a .safetensors export or a srresnet run folder)")
-        for k in ("adv_weight", "pixel_weight", "consistency_weight", "vgg_scale"):
+        for k in ("adv_weight", "pixel_weight", "consistency_weight", "grid_weight", "vgg_scale"):
             if getattr(self, k) < 0:
                 raise ConfigError(f"{k} must be >= 0, got {getattr(self, k)}")
         if self.lr_schedule not in ("constant", "step_half", "cosine"):

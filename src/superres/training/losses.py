@@ -147,3 +147,20 @@ def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> 
     real = F.binary_cross_entropy_with_logits(real_logits.float(), torch.ones_like(real_logits.float()))
     fake = F.binary_cross_entropy_with_logits(fake_logits.float(), torch.zeros_like(fake_logits.float()))
     return real + fake
+
+
+def grid_loss(sr: torch.Tensor, hr: torch.Tensor, scale: int) -> torch.Tensor:
+    """How much of the error repeats with the ``scale`` x ``scale`` sub-pixel grid.
+
+    A xs generator paints each LR pixel as an s x s block. The error (SR - HR) is
+    averaged over all blocks of each image, separately for each of the s*s positions in
+    the block and each channel; the loss is the mean squared deviation of those s*s
+    means from their own average. A texture invented in the right places averages out
+    over an image's blocks; a pattern tied to the block grid (the checkerboard GAN
+    training grows through PixelShuffle) does not, and is what this penalises.
+    """
+    n, c, h, w = sr.shape
+    h, w = h - h % scale, w - w % scale
+    e = (sr[..., :h, :w].float() - hr[..., :h, :w].float())
+    phases = F.pixel_unshuffle(e, scale).view(n, c, scale * scale, -1).mean(-1)  # (n, c, s*s)
+    return (phases - phases.mean(-1, keepdim=True)).pow(2).mean()

@@ -208,7 +208,7 @@ def _write_curves(run_dir: Path) -> None:
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
     train_rows = [r for r in rows if "loss" in r]
     val_rows = [r for r in rows if "val_psnr" in r]
-    keys = [k for k in ("loss", "g_content", "g_adv", "g_pixel", "g_consist", "d_loss") if any(k in r for r in train_rows)]
+    keys = [k for k in ("loss", "g_content", "g_adv", "g_pixel", "g_consist", "g_grid", "d_loss") if any(k in r for r in train_rows)]
     a = line_chart({k: [(r["step"], r.get(k)) for r in train_rows] for k in keys},
                    title="training losses", log_y=True)
     charts = [a, line_chart({"val PSNR-Y (dB)": [(r["step"], r["val_psnr"]) for r in val_rows]},
@@ -489,8 +489,11 @@ def train(recipe: str, data: list[str | Path], run_dir: str | Path, *, config_fi
                 g_pixel = F.mse_loss(sr.float(), hr_img) if cfg.pixel_weight else torch.zeros(())
                 g_consist = (F.mse_loss(imresize(sr.float(), scale=1 / cfg.scale), lr_img)
                              if cfg.consistency_weight else torch.zeros(()))
+                from .losses import grid_loss
+
+                g_grid = grid_loss(sr, hr_img, cfg.scale) if cfg.grid_weight else torch.zeros(())
                 loss = (g_content + cfg.adv_weight * g_adv + cfg.pixel_weight * g_pixel
-                        + cfg.consistency_weight * g_consist)
+                        + cfg.consistency_weight * g_consist + cfg.grid_weight * g_grid)
                 backward_step(loss, opt_g, gen.parameters())
                 for p in disc.parameters():
                     p.requires_grad_(True)
@@ -501,6 +504,8 @@ def train(recipe: str, data: list[str | Path], run_dir: str | Path, *, config_fi
                     stats["g_pixel"] = g_pixel.item()
                 if cfg.consistency_weight:
                     stats["g_consist"] = g_consist.item()
+                if cfg.grid_weight:
+                    stats["g_grid"] = g_grid.item()
             step += 1
             for k, v in stats.items():
                 running[k] = running.get(k, 0.0) + v
