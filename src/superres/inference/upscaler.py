@@ -154,9 +154,14 @@ class Upscaler:
             return self.tile
         per_px = _bytes_per_lr_pixel(self.model)
         budget_px = self.memory_budget_mb * 2**20 / per_px
-        if height * width <= budget_px:
+        # a model may know a faster tile size than the largest that fits (its big tensors fall out
+        # of cache): the smaller of the two
+        hint = int(getattr(getattr(self.model, "info", None), "extra", {}).get("tile_hint", 0) or 0)
+        if height * width <= budget_px and (not hint or max(height, width) <= hint + 2 * self.tile_pad):
             return 0
         side = int(math.sqrt(budget_px)) - 2 * self.tile_pad
+        if hint:
+            side = min(side, hint)
         return max(32, side)
 
     def plan(self, height: int, width: int) -> list[Tile]:
