@@ -401,7 +401,8 @@ def to_markdown(res: dict) -> str:
     lines = [f"# superres benchmark results", "",
              f"Machine: {m['cpu']}, {m['logical_cores']} logical cores, torch {m['torch']} "
              f"({m['torch_threads']} threads), features: {', '.join(m['cpu_features']) or 'none'}.",
-             f"Command: `{res['command']}`; {res['date']}; total {res['wall_s']:.0f} s.", "",
+             f"Command: `{res['command']}`; {res['date']}; total {res['wall_s']:.0f} s.",
+             f"Weights from `{res.get('weights_dir', '?')}` (speed does not depend on the weights; quality does).", "",
              "## Convolution throughput (3x3, 64->64, 1x64x256x256)", "",
              "| layout | GFLOP/s |", "|---|---|"]
     c = res["conv"]
@@ -488,6 +489,10 @@ def main() -> None:
     t0 = time.perf_counter()
     res = {"machine": machine(), "command": " ".join([Path(sys.argv[0]).as_posix()] + sys.argv[1:]),
            "date": time.strftime("%Y-%m-%d %H:%M")}
+    from superres.registry import weights_dir
+
+    wd = weights_dir()
+    res["weights_dir"] = os.path.relpath(wd, ROOT) if wd.is_relative_to(ROOT) else str(wd)
     res["conv"] = conv_throughput(args.repeats)
     names = []
     for n in args.models.split(","):

@@ -26,7 +26,7 @@ __all__ = ["ModelEntry", "PretrainedWeights", "register_model", "create_model", 
 
 #: the model used when none is named (falls back down PREFERENCE when its weights are missing)
 DEFAULT_MODEL = "srgan-x4"
-PREFERENCE = ("srgan-x4", "srresnet-x4", "srcnn-x4", "bicubic")
+PREFERENCE = ("srgan-x4", "srgan-x4-fast", "srresnet-x4", "srcnn-x4", "bicubic")
 
 
 def weights_dir() -> Path:
