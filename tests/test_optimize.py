@@ -111,3 +111,15 @@ def test_auto_precision_needs_a_card_that_allows_it():
     from superres.inference.optimize import cpu_has_bf16
 
     assert resolve_precision("auto", m, cpu) == ("bf16" if cpu_has_bf16() else "fp32")
+
+
+def test_auto_tile_respects_a_model_speed_hint_and_srcnn_memory():
+    from superres.models import SRCNN, CompactSR
+
+    fast = Upscaler(CompactSR(), device="cpu")
+    assert fast.tile_size_for(1096, 1936) == 384  # the model's faster tile, below the memory budget's
+    assert fast.tile_size_for(200, 300) == 0  # small enough to run whole
+    srcnn = Upscaler(SRCNN(), device="cpu", memory_budget_mb=1024)
+    side = srcnn.tile_size_for(3000, 4000) + 2 * srcnn.tile_pad
+    # SRCNN runs at the output resolution (~8.5 KB per LR pixel measured): a window must fit the budget
+    assert side * side * 8500 <= 1024 * 2**20
