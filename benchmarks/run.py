@@ -114,6 +114,28 @@ def get_model(name: str) -> torch.nn.Module:
     return create_model(name, pretrained=False)
 
 
+def _bench_compiled(model, x, ref, t_plain: float, repeats: int, row: dict) -> None:
+    """torch.compile (inductor), float32 channels-last; compile time reported separately."""
+    try:
+        from superres.inference.optimize import optimize_for_inference
+
+        fast = optimize_for_inference(model, torch.device("cpu"), True)
+        compiled = torch.compile(fast)
+        xc = x.contiguous(memory_format=torch.channels_last)
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            compiled(xc)
+        row["compile_s"] = time.perf_counter() - t0
+        with torch.no_grad():
+            t = timeit(lambda: compiled(xc), repeats)
+        row["compiled_fp32_mp_s"] = 1024 * 1024 / t / 1e6
+        row["compiled_fp32_speedup"] = t_plain / t
+        with torch.no_grad():
+            row["compiled_fp32_maxdiff_255"] = float((compiled(xc).clamp(0, 1) - ref).abs().max() * 255)
+    except Exception as e:  # noqa: BLE001
+        row["compile_note"] = f"{type(e).__name__}: {e}"[:120]
+
+
 def bench_model(name: str, repeats: int, big: bool, compile_: bool) -> dict:
     from superres.inference import Upscaler
     from superres.registry import get_entry
@@ -149,26 +171,10 @@ def bench_model(name: str, repeats: int, big: bool, compile_: bool) -> dict:
         row["onnxruntime_maxdiff_255"] = float((up(x) - ref).abs().max() * 255)
     except Exception as e:  # noqa: BLE001  (reported in the table, not fatal to the suite)
         row["onnxruntime_note"] = f"{type(e).__name__}: {e}"[:120]
-    try:  # torch.compile (inductor), float32 channels-last, compile time reported separately
-        if not compile_:
-            raise RuntimeError("not measured (only for --profile-model, to keep the suite short)")
-        from superres.inference.optimize import optimize_for_inference
-
-        fast = optimize_for_inference(model, torch.device("cpu"), True)
-        compiled = torch.compile(fast)
-        xc = x.contiguous(memory_format=torch.channels_last)
-        t0 = time.perf_counter()
-        with torch.no_grad():
-            compiled(xc)
-        row["compile_s"] = time.perf_counter() - t0
-        with torch.no_grad():
-            t = timeit(lambda: compiled(xc), repeats)
-        row["compiled_fp32_mp_s"] = 1024 * 1024 / t / 1e6
-        row["compiled_fp32_speedup"] = t_plain / t
-        with torch.no_grad():
-            row["compiled_fp32_maxdiff_255"] = float((compiled(xc).clamp(0, 1) - ref).abs().max() * 255)
-    except Exception as e:  # noqa: BLE001
-        row["compile_note"] = f"{type(e).__name__}: {e}"[:120]
+    if not compile_:
+        row["compile_note"] = "not measured (only for --profile-model, to keep the suite short)"
+    else:
+        _bench_compiled(model, x, ref, t_plain, repeats, row)
     if big:
         lr = (np.random.default_rng(0).random((1080, 1920, 3)) * 255).astype(np.uint8)
         up = Upscaler(model, precision="auto", device="cpu", batch_tiles=1)

@@ -317,7 +317,7 @@ def train(recipe: str, data: list[str | Path], run_dir: str | Path, *, config_fi
     disc = content_loss = None
     vgg_used = ""
     if cfg.recipe == "srgan":
-        from .losses import ContentLoss, build_vgg
+        from .losses import ContentLoss, build_vgg, discriminator_loss, generator_adversarial_loss, grid_loss
 
         disc = Discriminator(crop_size=cfg.hr_crop).to(device)
         vgg, vgg_used = build_vgg(cfg.vgg_net, cfg.vgg_layer, cfg.vgg_weights)
@@ -476,8 +476,6 @@ def train(recipe: str, data: list[str | Path], run_dir: str | Path, *, config_fi
                 with autocast():
                     real_logits = disc(hr_img)
                     fake_logits = disc(sr.detach())
-                from .losses import discriminator_loss, generator_adversarial_loss
-
                 d_loss = discriminator_loss(real_logits, fake_logits)
                 backward_step(d_loss, opt_d, disc.parameters())
                 # (2) generator step; D is frozen (no grads to its weights)
@@ -489,8 +487,6 @@ def train(recipe: str, data: list[str | Path], run_dir: str | Path, *, config_fi
                 g_pixel = F.mse_loss(sr.float(), hr_img) if cfg.pixel_weight else torch.zeros(())
                 g_consist = (F.mse_loss(imresize(sr.float(), scale=1 / cfg.scale), lr_img)
                              if cfg.consistency_weight else torch.zeros(()))
-                from .losses import grid_loss
-
                 g_grid = grid_loss(sr, hr_img, cfg.scale) if cfg.grid_weight else torch.zeros(())
                 loss = (g_content + cfg.adv_weight * g_adv + cfg.pixel_weight * g_pixel
                         + cfg.consistency_weight * g_consist + cfg.grid_weight * g_grid)
