@@ -59,7 +59,7 @@ def test_export_dynamic_graph_and_metadata(tmp_path):
 def test_size_dependent_model_needs_a_fixed_size(tmp_path):
     from superres.errors import SuperResError
 
-    m = CompactSR(num_feat=8, num_conv=2).eval()
+    m = SRCNN(n1=8, n2=4).eval()  # its bicubic enlargement is a size-dependent matrix product
     with pytest.raises(SuperResError, match="--size"):
         export_onnx(m, tmp_path / "c.onnx")
     out = export_onnx(m, tmp_path / "c.onnx", size=(20, 30))
@@ -67,6 +67,17 @@ def test_size_dependent_model_needs_a_fixed_size(tmp_path):
     x = torch.rand(1, 3, 20, 30)
     with torch.no_grad():
         assert np.abs(sess.run(["sr"], {"lr": x.numpy()})[0] - m(x).numpy()).max() < 2e-4
+
+
+def test_compact_model_exports_one_graph_for_any_size(tmp_path):
+    """CompactSR's bicubic skip goes out as a low-resolution conv, so its graph is size-free."""
+    m = CompactSR(num_feat=8, num_conv=2).eval()
+    out = export_onnx(m, tmp_path / "c.onnx")
+    sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    for h, w in [(5, 9), (23, 16)]:
+        x = torch.rand(2, 3, h, w)
+        with torch.no_grad():
+            assert np.abs(sess.run(["sr"], {"lr": x.numpy()})[0] - m(x).numpy()).max() < 2e-4
 
 
 def test_cli_export_onnx_and_upscale_backend(tmp_path):

@@ -86,6 +86,56 @@ def test_fast_prelu_gives_the_same_values_in_bf16_and_keeps_out_of_range_slopes(
         assert torch.allclose(m(y), f(y), atol=1e-6)
 
 
+@pytest.mark.parametrize("scale", [2, 3, 4])
+@pytest.mark.parametrize("size", [(1, 1), (1, 6), (2, 2), (3, 7), (13, 10)])
+def test_bicubic_skip_folded_to_low_resolution_is_exact(scale, size):
+    """The LR 5x5 conv + symmetric padding gives MATLAB bicubic, borders and tiny inputs included."""
+    from superres.inference.optimize import fold_bicubic_skip
+    from superres.models import CompactSR
+
+    m = _busy_prelu(CompactSR(scale=scale, num_feat=8, num_conv=2)).eval()
+    f = fold_bicubic_skip(m)
+    assert f is not m and m.forward.__func__ is CompactSR.forward  # caller's model untouched
+    x = torch.rand(2, 3, *size)
+    with torch.no_grad():
+        a = m(x)
+        for inp in (x, x.contiguous(memory_format=torch.channels_last)):
+            b = f(inp)
+            assert b.shape == a.shape and torch.allclose(a, b, atol=1e-6)
+
+
+def test_bicubic_skip_alone_equals_imresize():
+    """With the body's output zeroed the folded network is exactly the bicubic enlargement."""
+    from superres.inference.optimize import bicubic_phase_taps, fold_bicubic_skip
+    from superres.models import CompactSR
+    from superres.resize import imresize
+
+    m = CompactSR(scale=4, num_feat=4, num_conv=1).eval()
+    last = m.body[-1]
+    last.weight.data.zero_()
+    last.bias.data.zero_()
+    x = torch.rand(1, 3, 9, 12)
+    with torch.no_grad():
+        assert torch.allclose(fold_bicubic_skip(m)(x), imresize(x, scale=4).clamp(0, 1), atol=1e-6)
+    taps = bicubic_phase_taps(4)
+    assert taps.shape == (4, 5) and torch.allclose(taps.sum(1), torch.ones(4, dtype=taps.dtype))
+    assert torch.allclose(taps, taps.flip(0).flip(1))  # phases mirror each other
+
+
+def test_folded_skip_in_bf16_is_closer_to_fp32_than_a_bf16_skip():
+    from superres.models import CompactSR
+
+    m = _busy_prelu(CompactSR(num_feat=8, num_conv=2)).eval()
+    x = torch.rand(1, 3, 24, 24)
+    with torch.no_grad():
+        ref = m(x)
+        fast = Upscaler(m, tile=0, precision="bf16", pre_pad=0)(x)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            plain = m(x).float()  # the unfolded network: bicubic matmuls in bf16
+    err_fast, err_plain = (fast - ref).abs().mean(), (plain - ref).abs().mean()
+    assert err_fast < err_plain
+
+
 def test_optimized_engine_matches_plain_engine():
     m = _busy_bn(SRResNet(channels=16, n_blocks=2))
     arr = (np.random.default_rng(0).random((20, 17, 3)) * 255).astype(np.uint8)

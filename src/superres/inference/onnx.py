@@ -45,18 +45,19 @@ def onnx_bytes(model: nn.Module, opset: int = OPSET, size: tuple[int, int] | Non
     """The model as a serialized ONNX graph: float32, BatchNorm folded, input ``lr``
     (N, C, h, w) in [0, 1], output ``sr`` (N, C, s*h, s*w).
 
-    ``size=None``: N, h and w are dynamic. Models whose forward computes resize
-    matrices from the input size (the bicubic skip of CompactSR, SRCNN's enlargement,
-    the interpolation baselines) trace those as constants, so for them give
+    ``size=None``: N, h and w are dynamic (CompactSR too: its bicubic skip is exported
+    as the low-resolution convolution of ``fold_bicubic_skip``). Models whose forward
+    computes resize matrices from the input size (SRCNN's enlargement, the
+    interpolation baselines) trace those as constants, so for them give
     ``size=(h, w)`` and get a graph for that input size only (``export_onnx`` checks).
     """
     try:
         import onnx  # noqa: F401  (the exporter needs it)
     except ImportError:
         raise SuperResError(f"ONNX export needs the onnx package: {INSTALL_HINT}") from None
-    from .optimize import fold_batchnorm, fuse_shuffle_tail
+    from .optimize import fold_batchnorm, fold_bicubic_skip, fuse_shuffle_tail
 
-    fast = fuse_shuffle_tail(fold_batchnorm(model)).float().cpu().eval()
+    fast = fold_bicubic_skip(fuse_shuffle_tail(fold_batchnorm(model))).float().cpu().eval()
     info = getattr(model, "info", None)
     c = int(getattr(info, "in_channels", 3))
     x = torch.rand(1, c, *(size or (24, 28)))
