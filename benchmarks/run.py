@@ -55,7 +55,10 @@ def machine() -> dict:
     except OSError:
         pass
     feats = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile") if f" {f}" in flags]
+    from superres import tune_allocator
+
     return {"cpu": cpu, "logical_cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "malloc_tuned": tune_allocator(),  # as the command line runs (superres._alloc)
             "torch": torch.__version__, "python": platform.python_version(), "cpu_features": feats,
             "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
 
@@ -285,6 +288,7 @@ def _peak_memory(model: str, size) -> dict:
     code = f"""
 import resource, time, numpy as np, superres
 from superres.api import make_upscaler
+superres.tune_allocator()  # as the CLI runs
 rng = np.random.default_rng(0)
 lr = (rng.random(({size[1]}, {size[0]}, 3)) * 255).astype(np.uint8)
 up = make_upscaler({model!r}, device="cpu")
@@ -406,7 +410,8 @@ def to_markdown(res: dict) -> str:
     m = res["machine"]
     lines = [f"# superres benchmark results", "",
              f"Machine: {m['cpu']}, {m['logical_cores']} logical cores, torch {m['torch']} "
-             f"({m['torch_threads']} threads), features: {', '.join(m['cpu_features']) or 'none'}.",
+             f"({m['torch_threads']} threads), features: {', '.join(m['cpu_features']) or 'none'}; "
+             f"allocator: {'big blocks kept in the heap, as the CLI runs' if m.get('malloc_tuned') else 'default'}.",
              f"Command: `{res['command']}`; {res['date']}; total {res['wall_s']:.0f} s.",
              f"Weights from `{res.get('weights_dir', '?')}` (speed does not depend on the weights; quality does).", "",
              "## Convolution throughput (3x3, 64->64, 1x64x256x256)", "",

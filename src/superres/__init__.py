@@ -29,6 +29,7 @@ _EXPORTS = {
     "save_weights": "weights", "load_weights": "weights", "ModelCard": "weights",
     "psnr": "metrics", "ssim": "metrics",
     "imresize": "resize",
+    "tune_allocator": "_alloc",
     "SRResNet": "models", "Discriminator": "models", "SRCNN": "models", "Interpolation": "models",
     "SuperResError": "errors", "InputError": "errors", "ModelError": "errors", "OutputError": "errors",
 }

@@ -59,6 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(ns, "command", None):
         parser.print_help()
         return 2
+    from .._alloc import tune_allocator
+
+    tune_allocator()  # big tensors stay in the heap between layers (see superres._alloc)
     try:
         return int(ns._handler(ns) or 0)
     except SuperResError as e:
