@@ -231,6 +231,28 @@ def test_srgan_steps_run_and_log_gan_stats(photo_dir, tmp_path, monkeypatch):
     assert 0 < step["d_real"] < 1 and 0 < step["d_fake"] < 1
 
 
+@pytest.mark.parametrize("freeze", [False, True])
+def test_freeze_bn_keeps_running_statistics_while_weights_train(photo_dir, tmp_path, freeze):
+    from safetensors.torch import load_file
+
+    from superres.models import SRResNet
+    from superres.training.train import train
+    from superres.weights import save_weights
+
+    init = save_weights(SRResNet(channels=8, n_blocks=1), tmp_path / "init.safetensors", dtype=torch.float32)
+    over = dict(TINY, init_from=str(init), max_steps=3, freeze_bn=freeze)
+    with pytest.warns(UserWarning):
+        run = train("srresnet", [photo_dir], tmp_path / "r", overrides=over, cache_dir=tmp_path / "c",
+                    progress=False).run_dir
+    before, after = load_file(str(init)), load_file(str(run / "generator.safetensors"))
+    stats = [k for k in before if k.endswith("running_mean") or k.endswith("running_var")]
+    weights = [k for k in before if k.endswith("conv.weight") or k.endswith("conv1.weight")]
+    assert stats and weights
+    same = all(torch.allclose(before[k].float(), after[k].float()) for k in stats)
+    assert same is freeze  # BN statistics move only when they are not frozen
+    assert any(not torch.allclose(before[k].float(), after[k].float()) for k in weights)
+
+
 def test_interrupt_signal_checkpoints(photo_dir, tmp_path):
     """SIGINT during training: the loop finishes its step, checkpoints and returns."""
     import signal

@@ -80,6 +80,11 @@ class TrainConfig:
     # PixelShuffle stages within a few hundred steps; this removes it without penalising texture.
     grid_weight: float = 0.0
     d_lr: float = 0.0  # discriminator lr (0 = same as lr)
+    # keep the generator's BatchNorm layers in inference mode while training: running statistics
+    # (frozen) instead of each batch's, so the network trained is the one evaluated. ESRGAN
+    # (Wang et al. 2018) traced GAN-stage artefacts and instability to BN's train/test gap.
+    # Paper: False (SRGAN trains BN normally); meant for the SRGAN stage, after SRResNet has set them.
+    freeze_bn: bool = False
 
     # --- running -----------------------------------------------------------
     seed: int = 0

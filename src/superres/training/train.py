@@ -174,6 +174,15 @@ class _StopFlag:
             signal.signal(sig, old)
 
 
+def _train_mode(gen: nn.Module, cfg: TrainConfig) -> None:
+    """Training mode, with BatchNorm kept in inference mode when ``cfg.freeze_bn``."""
+    gen.train()
+    if cfg.freeze_bn:
+        for m in gen.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.eval()
+
+
 @torch.inference_mode()
 def validate(gen: nn.Module, val: list, cfg: TrainConfig, device: torch.device,
              lpips: nn.Module | None = None) -> tuple[float, float, Any, float | None]:
@@ -198,7 +207,8 @@ def validate(gen: nn.Module, val: list, cfg: TrainConfig, device: torch.device,
             bic = imresize(lr.cpu(), scale=cfg.scale).clamp(0, 1)
             row = torch.cat([bic, sr, hr], dim=3)[0]
             sample = Image.fromarray((row.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8))
-    gen.train(was_training)
+    if was_training:
+        _train_mode(gen, cfg)
     return float(np.mean(ps)), float(np.mean(ss)), sample, (float(np.mean(ls)) if ls else None)
 
 
@@ -362,7 +372,7 @@ def train(recipe: str, data: list[str | Path], run_dir: str | Path, *, config_fi
         gen = ddp(gen)
         if disc is not None:
             disc = ddp(disc)
-    gen.train()
+    _train_mode(gen, cfg)
     if disc is not None:
         disc.train()
 
