@@ -19,7 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="write an ONNX graph (float32, BatchNorm folded, card in its metadata) for other "
                         "runtimes; needs pip install \"superres[onnx]\"")
     p.add_argument("--size", metavar="HxW", help="with --onnx: fix the LR input size (needed by models "
-                   "whose graph depends on it: srgan-x4-fast, srcnn-x4, interpolation)")
+                   "whose graph depends on it: srcnn-x4, interpolation)")
     p.add_argument("--name", help="model name recorded in the card (default: output file stem)")
     p.add_argument("--eval", nargs="*", default=[], metavar="DIR",
                    help="benchmark folders (HR/ + LR_bicubic_x4/) to measure PSNR/SSIM/LPIPS on")
