@@ -55,10 +55,7 @@ def machine() -> dict:
     except OSError:
         pass
     feats = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile") if f" {f}" in flags]
-    from superres import tune_allocator
-
     return {"cpu": cpu, "logical_cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "malloc_tuned": tune_allocator(),  # as the command line runs (superres._alloc)
             "torch": torch.__version__, "python": platform.python_version(), "cpu_features": feats,
             "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
 
@@ -508,7 +505,9 @@ def main() -> None:
 
     skip = set(filter(None, args.skip.split(",")))
     t0 = time.perf_counter()
-    res = {"machine": machine(), "command": " ".join([Path(sys.argv[0]).as_posix()] + sys.argv[1:]),
+    malloc_tuned = superres.tune_allocator()  # measure the path as the command line runs it (superres._alloc)
+    res = {"machine": machine() | {"malloc_tuned": malloc_tuned},
+           "command": " ".join([Path(sys.argv[0]).as_posix()] + sys.argv[1:]),
            "date": time.strftime("%Y-%m-%d %H:%M")}
     from superres.registry import weights_dir
 
