@@ -55,13 +55,20 @@ class TrainConfig:
     # --- optimisation ----------------------------------------------------
     max_steps: int = 1_000_000  # SRResNet: 1e6 updates; SRGAN: 1e5 + 1e5 (set by its recipe)
     lr: float = 1e-4  # Adam learning rate (SRGAN paper: 1e-4)
-    lr_schedule: str = "constant"  # constant | step_half | cosine (srgan: step_half = 1e-4 then 1e-5)
+    lr_schedule: str = "constant"  # constant | step_half | cosine | cosine_restarts (srgan: step_half = 1e-4 then 1e-5)
     lr_min: float = 1e-6  # floor for cosine
+    # cosine_restarts: the cosine cycle restarts at lr every this many steps (SGDR, Loshchilov & Hutter
+    # 2017; BasicSR's MSRResNet uses 250k-step cycles). A restart lets a converged run leave a flat basin.
+    restart_every: int = 0  # 0 = one cycle over max_steps (same as cosine)
     lr_step_factor: float = 0.1  # step_half: lr multiplier for the second half (paper: 1e-4 -> 1e-5)
     beta1: float = 0.9  # Adam betas (paper: 0.9, default 0.999)
     beta2: float = 0.999
     weight_decay: float = 0.0
     grad_clip: float = 0.0  # 0 = off
+    # exponential moving average of the generator's weights, validated, snapshotted and exported in
+    # place of the raw weights (ESRGAN/Real-ESRGAN use 0.999). It smooths the step-to-step noise that
+    # GAN training and high learning rates add, at no training cost. 0 = off (the paper).
+    ema_decay: float = 0.0
     srcnn_last_layer_lr_mult: float = 0.1  # SRCNN: last layer lr 1e-5 vs 1e-4 (paper)
 
     # --- SRGAN losses ----------------------------------------------------
@@ -70,7 +77,10 @@ class TrainConfig:
     vgg_weights: str = ""  # path to a torchvision-layout state dict; "" = fetch/cached official URL
     vgg_scale: float = 1 / 12.75  # paper: feature maps rescaled by 1/12.75
     adv_weight: float = 1e-3  # paper: 1e-3 x adversarial loss
-    pixel_weight: float = 0.0  # optional MSE term in the generator loss (paper: 0)
+    pixel_weight: float = 0.0  # optional pixel term in the generator loss (paper: 0)
+    # the pixel loss of the srresnet recipe and of srgan's pixel term: mse (the paper) or l1, which
+    # EDSR and BasicSR found converges to higher PSNR (it does not over-weight the few large errors)
+    pixel_loss: str = "mse"
     # optional MSE between the SR output shrunk back by the same bicubic x1/scale and the LR
     # input (paper: 0). It pins colour and low frequencies, which the deep VGG layers barely
     # see, without penalising texture the GAN invents above the LR band.
@@ -118,8 +128,15 @@ class TrainConfig:
         for k in ("adv_weight", "pixel_weight", "consistency_weight", "grid_weight", "vgg_scale"):
             if getattr(self, k) < 0:
                 raise ConfigError(f"{k} must be >= 0, got {getattr(self, k)}")
-        if self.lr_schedule not in ("constant", "step_half", "cosine"):
-            raise ConfigError(f"lr_schedule must be constant, step_half or cosine, got {self.lr_schedule!r}")
+        if self.lr_schedule not in ("constant", "step_half", "cosine", "cosine_restarts"):
+            raise ConfigError("lr_schedule must be constant, step_half, cosine or cosine_restarts, "
+                              f"got {self.lr_schedule!r}")
+        if self.pixel_loss not in ("mse", "l1"):
+            raise ConfigError(f"pixel_loss must be mse or l1, got {self.pixel_loss!r}")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ConfigError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+        if self.restart_every < 0:
+            raise ConfigError(f"restart_every must be >= 0, got {self.restart_every}")
         if self.precision not in ("fp32", "bf16", "fp16"):
             raise ConfigError(f"precision must be fp32, bf16 or fp16, got {self.precision!r}")
         if self.generator not in ("srresnet", "compact"):

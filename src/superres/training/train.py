@@ -84,14 +84,34 @@ def learning_rate(cfg: TrainConfig, step: int) -> float:
         return cfg.lr * (cfg.lr_step_factor if step >= cfg.max_steps // 2 else 1.0)
     if cfg.lr_schedule == "cosine":
         return cfg.lr_min + 0.5 * (cfg.lr - cfg.lr_min) * (1 + math.cos(math.pi * min(step, cfg.max_steps) / cfg.max_steps))
+    if cfg.lr_schedule == "cosine_restarts":
+        period = cfg.restart_every or cfg.max_steps
+        t = (min(step, cfg.max_steps) % period) / period
+        return cfg.lr_min + 0.5 * (cfg.lr - cfg.lr_min) * (1 + math.cos(math.pi * t))
     return cfg.lr
+
+
+def pixel_loss(sr: torch.Tensor, hr: torch.Tensor, kind: str) -> torch.Tensor:
+    """The configured pixel loss (``mse`` or ``l1``) in float32."""
+    return F.l1_loss(sr.float(), hr) if kind == "l1" else F.mse_loss(sr.float(), hr)
+
+
+@torch.no_grad()
+def ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
+    """ema <- decay * ema + (1 - decay) * model for parameters; buffers (BatchNorm statistics) copied."""
+    for e, p in zip(ema.parameters(), model.parameters()):
+        e.lerp_(p.detach(), 1.0 - decay)
+    for e, b in zip(ema.buffers(), model.buffers()):
+        e.copy_(b)
 
 
 # what a resumed run may not change: the model's shape, the data it sees, the loss it optimises
 # (schedule, length, logging and threads may change; the change is logged in metrics.jsonl)
 _FIXED_ON_RESUME = {"scale", "generator", "channels", "n_blocks", "compact_feat", "compact_convs", "srcnn_n1",
                     "srcnn_n2", "srcnn_f1", "srcnn_f2", "srcnn_f3", "srcnn_residual", "hr_crop", "batch_size",
-                    "augment", "vgg_net", "vgg_layer", "vgg_weights", "device", "seed"}
+                    "augment", "vgg_net", "vgg_layer", "vgg_weights", "device", "seed", "pixel_loss",
+                    "pixel_weight", "adv_weight", "consistency_weight", "grid_weight", "vgg_scale", "freeze_bn",
+                    "ema_decay"}
 
 
 def load_checkpoint(run_dir: str | Path) -> dict[str, Any]:
@@ -365,6 +385,16 @@ def train(recipe: str, data: list[str | Path], run_dir: str | Path, *, config_fi
         sampler.set_state(ckpt["rng"]["samplers"][rank])
         init_note = ckpt.get("init_from", "")
         vgg_used = ckpt.get("vgg_used", vgg_used)
+    # the EMA generator (cfg.ema_decay): what is validated, snapshotted and exported when enabled
+    ema = None
+    if cfg.ema_decay:
+        import copy
+
+        ema = copy.deepcopy(gen).eval()
+        for p in ema.parameters():
+            p.requires_grad_(False)
+        if ckpt is not None and "ema" in ckpt:
+            ema.load_state_dict(ckpt["ema"])
 
     if world > 1:
         ddp = lambda m: nn.parallel.DistributedDataParallel(  # noqa: E731
@@ -412,6 +442,8 @@ def train(recipe: str, data: list[str | Path], run_dir: str | Path, *, config_fi
             "init_from": init_note, "vgg_used": vgg_used, "hardware": _hardware(device), "world_size": world,
             "data": [str(d) for d in data], "val": [str(v) for v in (val or [])],
         }
+        if ema is not None:
+            state["ema"] = ema.state_dict()
         if disc is not None:
             state["disc"] = {"args": _unwrap(disc).args, "state": _unwrap(disc).state_dict()}
             state["d_optimizer"] = opt_d.state_dict()
@@ -476,7 +508,7 @@ def train(recipe: str, data: list[str | Path], run_dir: str | Path, *, config_fi
             elif cfg.recipe == "srresnet":
                 with autocast():
                     sr = gen(lr_img)
-                loss = F.mse_loss(sr.float(), hr_img)
+                loss = pixel_loss(sr, hr_img, cfg.pixel_loss)
                 backward_step(loss, opt_g, gen.parameters())
                 stats["loss"] = loss.item()
             else:  # srgan
@@ -494,7 +526,7 @@ def train(recipe: str, data: list[str | Path], run_dir: str | Path, *, config_fi
                 with autocast():
                     g_content = content_loss(sr, hr_img)
                     g_adv = generator_adversarial_loss(disc(sr))
-                g_pixel = F.mse_loss(sr.float(), hr_img) if cfg.pixel_weight else torch.zeros(())
+                g_pixel = pixel_loss(sr, hr_img, cfg.pixel_loss) if cfg.pixel_weight else torch.zeros(())
                 g_consist = (F.mse_loss(imresize(sr.float(), scale=1 / cfg.scale), lr_img)
                              if cfg.consistency_weight else torch.zeros(()))
                 g_grid = grid_loss(sr, hr_img, cfg.scale) if cfg.grid_weight else torch.zeros(())
@@ -512,6 +544,8 @@ def train(recipe: str, data: list[str | Path], run_dir: str | Path, *, config_fi
                     stats["g_consist"] = g_consist.item()
                 if cfg.grid_weight:
                     stats["g_grid"] = g_grid.item()
+            if ema is not None:
+                ema_update(ema, _unwrap(gen), cfg.ema_decay)
             step += 1
             for k, v in stats.items():
                 running[k] = running.get(k, 0.0) + v
@@ -528,15 +562,20 @@ def train(recipe: str, data: list[str | Path], run_dir: str | Path, *, config_fi
                 t_data, running = 0.0, {}
                 log(row)
             if is_main and cfg.val_every and val_set and (step % cfg.val_every == 0 or step == cfg.max_steps):
-                vp, vs, sample, vl = validate(_unwrap(gen), val_set, cfg, device, lpips=val_lpips)
-                log({"step": step, "val_psnr": vp, "val_ssim": vs, **({"val_lpips": vl} if vl is not None else {})})
+                vp, vs, sample, vl = validate(ema if ema is not None else _unwrap(gen), val_set, cfg, device,
+                                              lpips=val_lpips)
+                row = {"step": step, "val_psnr": vp, "val_ssim": vs, **({"val_lpips": vl} if vl is not None else {})}
+                if ema is not None:  # the raw weights too, so the EMA's gain is on record
+                    rp, _, _, rl = validate(_unwrap(gen), val_set, cfg, device, lpips=val_lpips)
+                    row.update(val_raw_psnr=rp, **({"val_raw_lpips": rl} if rl is not None else {}))
+                log(row)
                 if sample is not None:
                     sample.save(run_dir / "samples" / f"step_{step:07d}.png")
                 if cfg.keep_snapshots:
                     from ..weights import save_weights
 
-                    save_weights(_unwrap(gen), run_dir / "snapshots" / f"step_{step:07d}.safetensors",
-                                 dtype=torch.float32)
+                    save_weights(ema if ema is not None else _unwrap(gen),
+                                 run_dir / "snapshots" / f"step_{step:07d}.safetensors", dtype=torch.float32)
                 _write_curves(run_dir)
                 if bar is not None:
                     bar.write(f"step {step}: val PSNR-Y {vp:.2f} dB, SSIM-Y {vs:.4f}"
@@ -556,10 +595,11 @@ def train(recipe: str, data: list[str | Path], run_dir: str | Path, *, config_fi
             _write_curves(run_dir)
         from ..weights import save_weights
 
-        save_weights(_unwrap(gen), run_dir / "generator.safetensors", dtype=torch.float32)
+        save_weights(ema if ema is not None else _unwrap(gen), run_dir / "generator.safetensors",
+                     dtype=torch.float32)
     if world > 1:
         torch.distributed.barrier()
-    return TrainResult(run_dir, _unwrap(gen).eval(), step, flag.stop)
+    return TrainResult(run_dir, (ema if ema is not None else _unwrap(gen)).eval(), step, flag.stop)
 
 
 def _pairs(overrides: list[str] | dict) -> dict:
