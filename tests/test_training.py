@@ -415,3 +415,130 @@ def test_export_a_snapshot(photo_dir, tmp_path):
     assert all(torch.allclose(got[k].float(), snap[k].float(), atol=1e-3) for k in snap)
     with pytest.raises(FileNotFoundError, match="have: 2, 4"):
         export_run(run, tmp_path / "t.safetensors", name="t", snapshot=3, lpips=False)
+
+
+# --- the GAN-stage options of issue 13 (EMA, RaGAN, U-Net D, perceptual L1, LDL) and SRResNet's L1 ----------
+
+def test_relativistic_terms_have_the_right_sign():
+    from superres.training.losses import discriminator_loss, generator_adversarial_loss
+
+    real, fake = torch.tensor([6.0, 7.0]), torch.tensor([-6.0, -7.0])
+    # D separating real above the average fake is a small loss; the reverse is large
+    assert discriminator_loss(real, fake, "ragan") < 0.01 < 5 < discriminator_loss(fake, real, "ragan")
+    # G's loss is large while D separates real from fake, small once fakes look more real than reals
+    assert generator_adversarial_loss(fake, real, "ragan") > 5 > 0.01 > generator_adversarial_loss(real, fake, "ragan")
+    # per-pixel logit maps (U-Net D) work the same way
+    assert discriminator_loss(real.view(2, 1, 1, 1).expand(2, 1, 4, 4), fake.view(2, 1, 1, 1).expand(2, 1, 4, 4),
+                              "ragan") < 0.01
+    with pytest.raises(ValueError, match="real"):
+        generator_adversarial_loss(fake, None, "ragan")
+
+
+def test_unet_discriminator_gives_a_logit_per_pixel():
+    from superres.models import UNetDiscriminatorSN
+
+    d = UNetDiscriminatorSN(channels=8)
+    out = d(torch.rand(2, 3, 32, 48))
+    assert out.shape == (2, 1, 32, 48)
+    assert any("weight_orig" in k for k in d.state_dict())  # spectral norm is on
+    with pytest.raises(ValueError, match="divisible by 8"):
+        d(torch.rand(1, 3, 30, 32))
+
+
+def test_perceptual_taps_are_pre_relu_and_loss_is_weighted_l1():
+    from superres.training.losses import PerceptualLoss, VGGFeatures, VGGTaps, parse_layer_weights
+
+    torch.manual_seed(0)
+    ref = VGGFeatures("vgg16", "conv2_2")
+    state = {"features." + k: v for k, v in ref.features.state_dict().items()}
+    taps = VGGTaps("vgg16", ["conv1_2", "conv2_2"], state)
+    x = torch.rand(1, 3, 32, 32)
+    f = taps(x)
+    assert torch.allclose(torch.relu(f["conv2_2"]), ref(x), atol=1e-5)
+    assert (f["conv2_2"] < 0).any()  # before the ReLU: negative responses are kept
+    w = parse_layer_weights("conv1_2:0.1, conv2_2:1")
+    assert w == {"conv1_2": 0.1, "conv2_2": 1.0}
+    loss = PerceptualLoss(taps, w)
+    assert loss(x, x) == 0
+    y = x + 0.05 * torch.randn_like(x)
+    fy = taps(y)
+    expect = 0.1 * (f["conv1_2"] - fy["conv1_2"]).abs().mean() + (f["conv2_2"] - fy["conv2_2"]).abs().mean()
+    assert loss(y, x).item() == pytest.approx(expect.item(), rel=1e-5)
+    with pytest.raises(ValueError):
+        parse_layer_weights("conv1_2:abc")
+    with pytest.raises(ValueError, match="no layer"):
+        VGGTaps("vgg16", ["conv6_1"])
+
+
+def test_ldl_penalises_irregular_error_only_where_worse_than_the_ema():
+    from superres.training.losses import ldl_loss
+
+    g = torch.Generator().manual_seed(0)
+    hr = torch.rand(2, 3, 32, 32, generator=g)
+    noisy = (hr + 0.2 * (torch.rand(hr.shape, generator=g) - 0.5)).clamp(0, 1)
+    assert ldl_loss(hr, hr, hr) == 0  # no residual, no loss
+    assert ldl_loss(noisy, hr, hr) > 1e-6  # worse than a clean EMA, with an irregular residual
+    assert ldl_loss(noisy, hr, hr + 0.5) == 0  # better than the EMA everywhere: left alone
+    smooth = hr + 0.1  # a uniform offset has no local variance: not an artefact
+    assert ldl_loss(smooth, hr, hr) < 0.05 * ldl_loss(noisy, hr, hr)
+
+
+def test_ema_update_and_cosine_restarts():
+    from superres.training.train import ema_update, learning_rate
+
+    a, b = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
+    before = a.weight.detach().clone()
+    ema_update(a, b, 0.9)
+    assert torch.allclose(a.weight, 0.9 * before + 0.1 * b.weight)
+    cfg = make_config("srresnet", overrides={"lr": 1e-3, "lr_min": 0.0, "lr_schedule": "cosine_restarts",
+                                             "restart_every": 100, "max_steps": 300})
+    assert learning_rate(cfg, 0) == pytest.approx(1e-3)
+    assert learning_rate(cfg, 50) == pytest.approx(5e-4)
+    assert learning_rate(cfg, 99) < 1e-5 and learning_rate(cfg, 100) == pytest.approx(1e-3)  # the warm restart
+    with pytest.raises(ConfigError, match="ema_decay"):
+        make_config("srgan", overrides={"init_from": "x", "ldl_weight": 1.0})
+    with pytest.raises(ConfigError, match="gan_loss"):
+        make_config("srgan", overrides={"init_from": "x", "gan_loss": "wgan"})
+
+
+def test_srresnet_l1_with_ema_exports_the_ema(photo_dir, tmp_path):
+    from superres.training.train import load_checkpoint, train
+
+    over = dict(TINY, pixel_loss="l1", ema_decay=0.5, max_steps=3, lr=1e-2)
+    with pytest.warns(UserWarning):
+        res = train("srresnet", [photo_dir], tmp_path / "r", overrides=over, cache_dir=tmp_path / "c",
+                    progress=False)
+    ck = load_checkpoint(res.run_dir)
+    raw, ema = ck["model"]["state"], ck["ema"]
+    import superres
+
+    exported = superres.load_model(res.run_dir / "generator.safetensors").state_dict()
+    k = "head.0.weight" if "head.0.weight" in raw else next(iter(raw))
+    assert not torch.allclose(raw[k].float(), ema[k].float())  # the EMA lags the raw weights
+    assert torch.allclose(exported[k].float(), ema[k].float())  # and is what is exported
+    rows = [json.loads(x) for x in (res.run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert any("val_raw_psnr" in r for r in rows)
+
+
+def test_srgan_esrgan_style_step_runs_and_sums_its_terms(photo_dir, tmp_path, monkeypatch):
+    from superres.models import SRResNet
+    from superres.training import losses
+    from superres.training.train import train
+    from superres.weights import save_weights
+
+    init = save_weights(SRResNet(channels=8, n_blocks=1), tmp_path / "init.safetensors", dtype=torch.float32)
+    monkeypatch.setattr(losses, "build_vgg", lambda net, layer, w: (losses.VGGFeatures("vgg16", "conv2_2"), "random"))
+    over = dict(TINY, init_from=str(init), max_steps=2, content="perceptual", perceptual_layers="conv1_2:0.1,conv2_2:1",
+                content_weight=0.5, gan_loss="ragan", discriminator="unet", d_channels=8, ema_decay=0.9,
+                ldl_weight=2.0, adv_weight=0.1, pixel_weight=1.0, pixel_loss="l1")
+    with pytest.warns(UserWarning):
+        run = train("srgan", [photo_dir], tmp_path / "g", overrides=over, cache_dir=tmp_path / "c",
+                    progress=False).run_dir
+    rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    step = [r for r in rows if "d_loss" in r][-1]
+    assert {"g_content", "g_adv", "g_pixel", "g_ldl"} <= set(step)
+    weighted = 0.5 * step["g_content"] + 0.1 * step["g_adv"] + step["g_pixel"] + 2.0 * step["g_ldl"]
+    assert step["loss"] == pytest.approx(weighted, rel=1e-4)
+    from superres.training.train import load_checkpoint
+
+    assert load_checkpoint(run)["disc"]["args"]["channels"] == 8

@@ -3,7 +3,7 @@
 
 from .base import ModelInfo
 from .compact import CompactSR
-from .discriminator import Discriminator
+from .discriminator import Discriminator, UNetDiscriminatorSN
 from .interpolation import Interpolation
 from .keras_edsr import KerasEDSR, KerasWDSR
 from .keras_srgan import KerasSRResNet
@@ -19,6 +19,7 @@ ARCHITECTURES = {
     "srcnn": SRCNN,
     "interpolation": Interpolation,
     "srgan_discriminator": Discriminator,
+    "unet_discriminator_sn": UNetDiscriminatorSN,
     "compact": CompactSR,
     # architectures of foreign weights run through superres.convert (never trained by superres)
     "rrdbnet": RRDBNet,
@@ -29,4 +30,4 @@ ARCHITECTURES = {
     "keras_wdsr": KerasWDSR,
 }
 
-__all__ = ["ARCHITECTURES", "CompactSR", "Discriminator", "Interpolation", "ModelInfo", "SRCNN", "SRResNet"]
+__all__ = ["ARCHITECTURES", "CompactSR", "Discriminator", "Interpolation", "ModelInfo", "SRCNN", "SRResNet", "UNetDiscriminatorSN"]

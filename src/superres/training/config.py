@@ -90,6 +90,25 @@ class TrainConfig:
     # PixelShuffle stages within a few hundred steps; this removes it without penalising texture.
     grid_weight: float = 0.0
     d_lr: float = 0.0  # discriminator lr (0 = same as lr)
+    # content loss: "paper" = MSE on one VGG layer after its ReLU, scaled by vgg_scale (Ledig et al.);
+    # "perceptual" = L1 on several VGG layers *before* ReLU, weighted by perceptual_layers (ESRGAN,
+    # Real-ESRGAN): denser gradients, colour from the shallow layers, texture from the deep ones
+    content: str = "paper"
+    # perceptual: layer:weight list; Real-ESRGAN's VGG19 weights mapped to VGG16's layer names
+    perceptual_layers: str = "conv1_2:0.1,conv2_2:0.1,conv3_3:1,conv4_3:1,conv5_3:1"
+    content_weight: float = 1.0  # multiplies the content loss (Real-ESRGAN: 1)
+    # adversarial loss: "standard" (the paper: -log D(G(LR))) or "ragan", ESRGAN's relativistic
+    # average GAN, where D judges whether a real image is more realistic than the average fake; the
+    # generator then learns from real images' logits too, and converges in fewer steps
+    gan_loss: str = "standard"
+    # discriminator: "srgan" (the paper's VGG-style classifier, one logit per crop) or "unet"
+    # (Real-ESRGAN's U-Net with spectral norm: a logit per pixel, saying *where* the output looks fake)
+    discriminator: str = "srgan"
+    d_channels: int = 64  # discriminator width (both: 64); its cost grows with the square
+    # LDL artefact loss (Liang et al. CVPR 2022): L1 weighted where the residual is locally irregular
+    # and the generator does worse than its EMA. Needs ema_decay > 0. Paper weight: 1.0. 0 = off.
+    ldl_weight: float = 0.0
+    ldl_ksize: int = 7  # the local-variance window of the LDL weight map (paper: 7)
     # keep the generator's BatchNorm layers in inference mode while training: running statistics
     # (frozen) instead of each batch's, so the network trained is the one evaluated. ESRGAN
     # (Wang et al. 2018) traced GAN-stage artefacts and instability to BN's train/test gap.
@@ -125,7 +144,25 @@ class TrainConfig:
         if self.recipe == "srgan" and not self.init_from:
             raise ConfigError("srgan starts from a trained SRResNet: set init_from=PATH "
                               "(a .safetensors export or a srresnet run folder)")
-        for k in ("adv_weight", "pixel_weight", "consistency_weight", "grid_weight", "vgg_scale"):
+        if self.content not in ("paper", "perceptual"):
+            raise ConfigError(f"content must be paper or perceptual, got {self.content!r}")
+        if self.gan_loss not in ("standard", "ragan"):
+            raise ConfigError(f"gan_loss must be standard or ragan, got {self.gan_loss!r}")
+        if self.discriminator not in ("srgan", "unet"):
+            raise ConfigError(f"discriminator must be srgan or unet, got {self.discriminator!r}")
+        if self.ldl_weight and not self.ema_decay:
+            raise ConfigError("ldl_weight needs the EMA generator it compares against: set ema_decay (e.g. 0.999)")
+        if self.d_channels <= 0 or self.ldl_ksize < 3 or self.ldl_ksize % 2 == 0:
+            raise ConfigError("d_channels must be positive and ldl_ksize odd and >= 3")
+        if self.recipe == "srgan" and self.content == "perceptual":
+            from .losses import parse_layer_weights
+
+            try:
+                parse_layer_weights(self.perceptual_layers)
+            except ValueError as e:
+                raise ConfigError(f"perceptual_layers: {e}") from None
+        for k in ("adv_weight", "pixel_weight", "consistency_weight", "grid_weight", "vgg_scale", "content_weight",
+                  "ldl_weight"):
             if getattr(self, k) < 0:
                 raise ConfigError(f"{k} must be >= 0, got {getattr(self, k)}")
         if self.lr_schedule not in ("constant", "step_half", "cosine", "cosine_restarts"):

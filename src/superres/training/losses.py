@@ -20,8 +20,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["VGG_URLS", "VGGFeatures", "ContentLoss", "generator_adversarial_loss",
-           "discriminator_loss", "load_torchvision_features"]
+__all__ = ["VGG_URLS", "VGGFeatures", "VGGTaps", "ContentLoss", "PerceptualLoss", "parse_layer_weights",
+           "generator_adversarial_loss", "discriminator_loss", "ldl_loss", "load_torchvision_features"]
 
 VGG_URLS = {
     "vgg16": "https://download.pytorch.org/models/vgg16-397923af.pth",
@@ -101,6 +101,110 @@ class VGGFeatures(nn.Module):
         return self.features((x - self.mean) / self.std)
 
 
+def _parse_layer(net: str, layer: str) -> tuple[int, int]:
+    try:
+        bi, ci = (int(s) for s in layer.removeprefix("conv").split("_"))
+        _PLANS[net][bi - 1][ci - 1]
+        if bi < 1 or ci < 1:
+            raise IndexError
+    except (ValueError, IndexError):
+        raise ValueError(f"{net} has no layer {layer!r} (use convI_J, e.g. conv5_4)") from None
+    return bi, ci
+
+
+def parse_layer_weights(spec: str) -> dict[str, float]:
+    """``"conv1_2:0.1,conv3_3:1"`` -> ``{"conv1_2": 0.1, "conv3_3": 1.0}``."""
+    out: dict[str, float] = {}
+    for item in filter(None, (t.strip() for t in spec.split(","))):
+        name, sep, w = item.partition(":")
+        try:
+            out[name.strip()] = float(w) if sep else 1.0
+        except ValueError:
+            raise ValueError(f"perceptual layer weight {item!r}: expected convI_J:WEIGHT") from None
+    if not out:
+        raise ValueError("no perceptual layers given (expected e.g. 'conv1_2:0.1,conv5_3:1')")
+    return out
+
+
+class VGGTaps(nn.Module):
+    """VGG16/19 trunk returning the feature maps of several ``convI_J`` layers *before* their ReLU.
+
+    ESRGAN (Wang et al. 2018, section 3.3) takes features before activation: after the ReLU most
+    deep activations are zero, so the loss is sparse and gives weak, colour-blind gradients.
+    """
+
+    def __init__(self, net: str, layers: list[str], state: dict[str, torch.Tensor] | None = None) -> None:
+        super().__init__()
+        if net not in _PLANS:
+            raise ValueError(f"net must be vgg16 or vgg19, got {net!r}")
+        wanted = {_parse_layer(net, name): name for name in layers}
+        last = max(wanted)
+        mods: list[nn.Module] = []
+        self._taps: dict[int, str] = {}  # index in self.features of the conv whose output is tapped
+        c_in, own_idx = 3, []
+        for b, block in enumerate(_PLANS[net], start=1):
+            if (b, 1) > last:
+                break
+            for c, c_out in enumerate(block, start=1):
+                if (b, c) > last:
+                    break
+                own_idx.append(len(mods))
+                if (b, c) in wanted:
+                    self._taps[len(mods)] = wanted[(b, c)]
+                mods += [nn.Conv2d(c_in, c_out, 3, padding=1), nn.ReLU(inplace=False)]
+                c_in = c_out
+            else:
+                mods.append(nn.MaxPool2d(2, 2))
+        self.features = nn.Sequential(*mods)
+        self.net, self.layers = net, list(layers)
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        if state is not None:
+            # torchvision numbers the same Sequential the same way (conv, relu, ..., pool)
+            own = self.features.state_dict()
+            sub = {k.removeprefix("features."): v for k, v in state.items() if k.removeprefix("features.") in own}
+            missing = set(own) - set(sub)
+            if missing:
+                raise ValueError(f"VGG weights lack {sorted(missing)[:4]} for {net} {layers}")
+            self.features.load_state_dict(sub)
+        for p in self.parameters():
+            p.requires_grad_(False)
+        self.eval()
+
+    def train(self, mode: bool = True) -> "VGGTaps":  # always frozen, always eval
+        return super().train(False)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        out: dict[str, torch.Tensor] = {}
+        x = (x - self.mean) / self.std
+        last = max(self._taps)
+        for i, m in enumerate(self.features):
+            x = m(x)
+            if i in self._taps:
+                out[self._taps[i]] = x
+            if i == last:  # nothing after the deepest tap is needed
+                break
+        return out
+
+
+class PerceptualLoss(nn.Module):
+    """Weighted L1 between pre-ReLU VGG feature maps of SR and HR (ESRGAN / Real-ESRGAN).
+
+    Real-ESRGAN weights conv1_2, conv2_2 by 0.1 and conv3_4, conv4_4, conv5_4 by 1 (VGG19); the
+    shallow layers carry colour and edges, the deep ones texture.
+    """
+
+    def __init__(self, taps: VGGTaps, weights: dict[str, float]) -> None:
+        super().__init__()
+        self.taps, self.weights = taps, dict(weights)
+
+    def forward(self, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
+        f_sr = self.taps(sr)
+        with torch.no_grad():
+            f_hr = self.taps(hr)
+        return sum(w * F.l1_loss(f_sr[k].float(), f_hr[k].float()) for k, w in self.weights.items())
+
+
 def build_vgg(net: str, layer: str, weights: str = "") -> tuple[VGGFeatures, str]:
     """VGG trunk with ImageNet weights; falls back from VGG19 to VGG16 conv5_3.
 
@@ -137,16 +241,58 @@ class ContentLoss(nn.Module):
         return F.mse_loss(f_sr.float(), f_hr.float())
 
 
-def generator_adversarial_loss(fake_logits: torch.Tensor) -> torch.Tensor:
-    """-log D(G(LR)) averaged, in the stable form softplus(-logit) (paper eq. 6)."""
+def _bce(logits: torch.Tensor, target: float) -> torch.Tensor:
+    logits = logits.float()
+    return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))
+
+
+def generator_adversarial_loss(fake_logits: torch.Tensor, real_logits: torch.Tensor | None = None,
+                               kind: str = "standard") -> torch.Tensor:
+    """The generator's adversarial loss.
+
+    ``standard``: -log D(G(LR)) averaged, in the stable form softplus(-logit) (paper eq. 6).
+    ``ragan``: the relativistic average loss of ESRGAN (eq. 2): the generator wants its output to
+    look *more real than the average real image* and real images less real than the average fake,
+    so it gets gradients from both (``real_logits`` must be given, detached).
+    """
+    if kind == "ragan":
+        if real_logits is None:
+            raise ValueError("the relativistic loss needs the real images' logits")
+        real_logits = real_logits.detach().float()
+        return (_bce(real_logits - fake_logits.float().mean(), 0.0)
+                + _bce(fake_logits.float() - real_logits.mean(), 1.0)) / 2
     return F.softplus(-fake_logits.float()).mean()
 
 
-def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
-    """BCE with real HR as 1 and (detached) SR as 0: -log D(HR) - log(1 - D(SR))."""
-    real = F.binary_cross_entropy_with_logits(real_logits.float(), torch.ones_like(real_logits.float()))
-    fake = F.binary_cross_entropy_with_logits(fake_logits.float(), torch.zeros_like(fake_logits.float()))
-    return real + fake
+def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor, kind: str = "standard") -> torch.Tensor:
+    """``standard``: BCE with real HR as 1 and (detached) SR as 0: -log D(HR) - log(1 - D(SR)).
+    ``ragan``: is real more real than the average fake, and fake less real than the average real."""
+    if kind == "ragan":
+        r, f = real_logits.float(), fake_logits.float()
+        return (_bce(r - f.mean(), 1.0) + _bce(f - r.mean(), 0.0)) / 2
+    return _bce(real_logits, 1.0) + _bce(fake_logits, 0.0)
+
+
+def ldl_loss(sr: torch.Tensor, hr: torch.Tensor, sr_ema: torch.Tensor, ksize: int = 7) -> torch.Tensor:
+    """LDL artefact loss (Liang et al., "Details or Artifacts", CVPR 2022, eq. 3-7).
+
+    GAN artefacts are where the residual |HR - SR| is large *and* locally irregular. The weight map
+    is the residual's local variance (``ksize`` window) times the patch's residual variance^(1/5),
+    kept only where the training generator is worse than its EMA (the stable model): real texture
+    that the EMA also produces is left alone, unstable high-frequency noise is penalised. The loss
+    is L1 between the weighted SR and weighted HR.
+    """
+    sr32, hr32 = sr.float(), hr.float()
+    with torch.no_grad():
+        res_sr = (hr32 - sr32).abs().sum(1, keepdim=True)
+        res_ema = (hr32 - sr_ema.float()).abs().sum(1, keepdim=True)
+        patch_w = res_sr.var(dim=(-1, -2, -3), keepdim=True) ** 0.2
+        pad = (ksize - 1) // 2
+        unfolded = F.pad(res_sr, (pad, pad, pad, pad), mode="reflect").unfold(2, ksize, 1).unfold(3, ksize, 1)
+        pixel_w = unfolded.var(dim=(-1, -2))  # (N, 1, H, W), unbiased as in the paper's code
+        weight = patch_w * pixel_w
+        weight = torch.where(res_sr < res_ema, torch.zeros_like(weight), weight)
+    return F.l1_loss(weight * sr32, weight * hr32)
 
 
 def grid_loss(sr: torch.Tensor, hr: torch.Tensor, scale: int) -> torch.Tensor:

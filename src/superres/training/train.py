@@ -35,7 +35,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..metrics import psnr, ssim
-from ..models import SRCNN, CompactSR, Discriminator, SRResNet
+from ..models import SRCNN, CompactSR, Discriminator, SRResNet, UNetDiscriminatorSN
 from ..resize import imresize
 from .config import TrainConfig, make_config
 from .data import PairCache, PairSampler, find_images, load_validation
@@ -67,6 +67,12 @@ def build_generator(cfg: TrainConfig) -> nn.Module:
     if cfg.generator == "compact":
         return CompactSR(scale=cfg.scale, num_feat=cfg.compact_feat, num_conv=cfg.compact_convs)
     return SRResNet(scale=cfg.scale, channels=cfg.channels, n_blocks=cfg.n_blocks)
+
+
+def build_discriminator(cfg: TrainConfig) -> nn.Module:
+    if cfg.discriminator == "unet":
+        return UNetDiscriminatorSN(channels=cfg.d_channels)
+    return Discriminator(crop_size=cfg.hr_crop, channels=cfg.d_channels)
 
 
 def pick_device(name: str) -> torch.device:
@@ -111,7 +117,8 @@ _FIXED_ON_RESUME = {"scale", "generator", "channels", "n_blocks", "compact_feat"
                     "srcnn_n2", "srcnn_f1", "srcnn_f2", "srcnn_f3", "srcnn_residual", "hr_crop", "batch_size",
                     "augment", "vgg_net", "vgg_layer", "vgg_weights", "device", "seed", "pixel_loss",
                     "pixel_weight", "adv_weight", "consistency_weight", "grid_weight", "vgg_scale", "freeze_bn",
-                    "ema_decay"}
+                    "ema_decay", "content", "perceptual_layers", "content_weight", "gan_loss",
+                    "discriminator", "d_channels", "ldl_weight", "ldl_ksize"}
 
 
 def load_checkpoint(run_dir: str | Path) -> dict[str, Any]:
@@ -238,7 +245,7 @@ def _write_curves(run_dir: Path) -> None:
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
     train_rows = [r for r in rows if "loss" in r]
     val_rows = [r for r in rows if "val_psnr" in r]
-    keys = [k for k in ("loss", "g_content", "g_adv", "g_pixel", "g_consist", "g_grid", "d_loss") if any(k in r for r in train_rows)]
+    keys = [k for k in ("loss", "g_content", "g_adv", "g_pixel", "g_consist", "g_grid", "g_ldl", "d_loss") if any(k in r for r in train_rows)]
     a = line_chart({k: [(r["step"], r.get(k)) for r in train_rows] for k in keys},
                    title="training losses", log_y=True)
     charts = [a, line_chart({"val PSNR-Y (dB)": [(r["step"], r["val_psnr"]) for r in val_rows]},
@@ -347,11 +354,20 @@ def train(recipe: str, data: list[str | Path], run_dir: str | Path, *, config_fi
     disc = content_loss = None
     vgg_used = ""
     if cfg.recipe == "srgan":
-        from .losses import ContentLoss, build_vgg, discriminator_loss, generator_adversarial_loss, grid_loss
+        from .losses import (ContentLoss, PerceptualLoss, VGGTaps, build_vgg, discriminator_loss,
+                             generator_adversarial_loss, grid_loss, ldl_loss, parse_layer_weights)
 
-        disc = Discriminator(crop_size=cfg.hr_crop).to(device)
-        vgg, vgg_used = build_vgg(cfg.vgg_net, cfg.vgg_layer, cfg.vgg_weights)
-        content_loss = ContentLoss(vgg.to(device), cfg.vgg_scale)
+        disc = build_discriminator(cfg).to(device)
+        if cfg.content == "perceptual":
+            layer_w = parse_layer_weights(cfg.perceptual_layers)
+            deepest = max(layer_w, key=lambda name: tuple(int(t) for t in name.removeprefix("conv").split("_")))
+            vgg, vgg_used = build_vgg(cfg.vgg_net, deepest, cfg.vgg_weights)  # resolves and loads the weights once
+            taps = VGGTaps(vgg.net, list(layer_w), {"features." + k: v for k, v in vgg.features.state_dict().items()})
+            content_loss = PerceptualLoss(taps.to(device), layer_w)
+            vgg_used += f" (pre-ReLU taps {cfg.perceptual_layers}, L1)"
+        else:
+            vgg, vgg_used = build_vgg(cfg.vgg_net, cfg.vgg_layer, cfg.vgg_weights)
+            content_loss = ContentLoss(vgg.to(device), cfg.vgg_scale)
     fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
     gen = gen.to(memory_format=fmt)
     if disc is not None:
@@ -518,20 +534,29 @@ def train(recipe: str, data: list[str | Path], run_dir: str | Path, *, config_fi
                 with autocast():
                     real_logits = disc(hr_img)
                     fake_logits = disc(sr.detach())
-                d_loss = discriminator_loss(real_logits, fake_logits)
+                d_loss = discriminator_loss(real_logits, fake_logits, cfg.gan_loss)
                 backward_step(d_loss, opt_d, disc.parameters())
                 # (2) generator step; D is frozen (no grads to its weights)
                 for p in disc.parameters():
                     p.requires_grad_(False)
                 with autocast():
                     g_content = content_loss(sr, hr_img)
-                    g_adv = generator_adversarial_loss(disc(sr))
+                    real_now = None
+                    if cfg.gan_loss == "ragan":  # real logits from the D just updated, no grads
+                        with torch.no_grad():
+                            real_now = disc(hr_img)
+                    g_adv = generator_adversarial_loss(disc(sr), real_now, cfg.gan_loss)
                 g_pixel = pixel_loss(sr, hr_img, cfg.pixel_loss) if cfg.pixel_weight else torch.zeros(())
                 g_consist = (F.mse_loss(imresize(sr.float(), scale=1 / cfg.scale), lr_img)
                              if cfg.consistency_weight else torch.zeros(()))
                 g_grid = grid_loss(sr, hr_img, cfg.scale) if cfg.grid_weight else torch.zeros(())
-                loss = (g_content + cfg.adv_weight * g_adv + cfg.pixel_weight * g_pixel
-                        + cfg.consistency_weight * g_consist + cfg.grid_weight * g_grid)
+                g_ldl = torch.zeros(())
+                if cfg.ldl_weight:
+                    with torch.no_grad(), autocast():
+                        sr_ema = ema(lr_img)
+                    g_ldl = ldl_loss(sr, hr_img, sr_ema, cfg.ldl_ksize)
+                loss = (cfg.content_weight * g_content + cfg.adv_weight * g_adv + cfg.pixel_weight * g_pixel
+                        + cfg.consistency_weight * g_consist + cfg.grid_weight * g_grid + cfg.ldl_weight * g_ldl)
                 backward_step(loss, opt_g, gen.parameters())
                 for p in disc.parameters():
                     p.requires_grad_(True)
@@ -544,6 +569,8 @@ def train(recipe: str, data: list[str | Path], run_dir: str | Path, *, config_fi
                     stats["g_consist"] = g_consist.item()
                 if cfg.grid_weight:
                     stats["g_grid"] = g_grid.item()
+                if cfg.ldl_weight:
+                    stats["g_ldl"] = g_ldl.item()
             if ema is not None:
                 ema_update(ema, _unwrap(gen), cfg.ema_decay)
             step += 1
