@@ -542,3 +542,16 @@ def test_srgan_esrgan_style_step_runs_and_sums_its_terms(photo_dir, tmp_path, mo
     from superres.training.train import load_checkpoint
 
     assert load_checkpoint(run)["disc"]["args"]["channels"] == 8
+
+
+def test_validating_on_a_benchmark_test_set_warns(photo_dir, tmp_path):
+    import shutil
+
+    from superres.training.train import train
+
+    val = tmp_path / "bench" / "Set5"
+    val.mkdir(parents=True)
+    shutil.copy(photo_dir / "img0.png", val / "img0.png")
+    with pytest.warns(UserWarning, match="test set steers this run"):
+        train("srresnet", [photo_dir], tmp_path / "r", overrides=dict(TINY, max_steps=1), val=[val],
+              cache_dir=tmp_path / "c", progress=False)

@@ -121,6 +121,10 @@ _FIXED_ON_RESUME = {"scale", "generator", "channels", "n_blocks", "compact_feat"
                     "discriminator", "d_channels", "ldl_weight", "ldl_ksize"}
 
 
+# benchmark test sets: measured once at export, never used to validate or select
+_TEST_SETS = {"Set5", "Set14", "BSD100", "B100", "Urban100", "Manga109"}
+
+
 def load_checkpoint(run_dir: str | Path) -> dict[str, Any]:
     path = Path(run_dir) / CKPT_NAME
     if not path.is_file():
@@ -334,6 +338,11 @@ def train(recipe: str, data: list[str | Path], run_dir: str | Path, *, config_fi
                       with_enlarged=cfg.recipe == "srcnn", progress=progress and is_main)
     sampler = PairSampler(cache, cfg.hr_crop, cfg.batch_size, seed=cfg.seed + 1000 * rank,
                           augment=cfg.augment, lr_input=cfg.recipe != "srcnn")
+    test_sets = [str(v) for v in (val or []) if any(t in Path(v).parts for t in _TEST_SETS)]
+    if test_sets and is_main:
+        warnings.warn(f"validating on {', '.join(test_sets)}: a benchmark test set steers this run (snapshot and "
+                      "recipe choices), so its scores there stop being test scores. Leave out --val to validate "
+                      "on a held-out slice of the training photos.", stacklevel=2)
     val_set = load_validation(val, cfg.scale, cfg.val_max_side, fallback=held_out) if is_main else []
     # LPIPS at validation, only from weights already cached (a run never downloads mid-way);
     # PSNR alone cannot tell whether the GAN stage is doing its job
