@@ -40,7 +40,7 @@ from ..resize import imresize
 from .config import TrainConfig, make_config
 from .data import PairCache, PairSampler, find_images, load_validation
 
-__all__ = ["train", "TrainResult", "load_checkpoint", "build_generator", "CKPT_NAME"]
+__all__ = ["train", "TrainResult", "load_checkpoint", "build_generator", "held_out_split", "validate", "CKPT_NAME"]
 
 CKPT_NAME = "ckpt.pt"
 CKPT_VERSION = 1
@@ -83,6 +83,16 @@ def pick_device(name: str) -> torch.device:
             return torch.device("mps")
         return torch.device("cpu")
     return torch.device(name)
+
+
+def held_out_split(paths: list[Path], count: int) -> tuple[list[Path], list[Path]]:
+    """(training, held-out): a fixed validation slice of the sorted training images, every k-th one,
+    the same on every run with the same folders. Runs are validated and selected on it only."""
+    if len(paths) < 2:
+        return list(paths), []
+    n_val = min(count, max(1, len(paths) // 10))
+    held_out = paths[len(paths) // (2 * n_val)::max(1, len(paths) // n_val)][:n_val]
+    return [p for p in paths if p not in held_out], held_out
 
 
 def learning_rate(cfg: TrainConfig, step: int) -> float:
@@ -329,10 +339,8 @@ def train(recipe: str, data: list[str | Path], run_dir: str | Path, *, config_fi
     if not paths:
         raise FileNotFoundError(f"no images (png/jpg/webp/bmp/tif) found below {', '.join(map(str, data))}")
     held_out: list[Path] = []
-    if not val and len(paths) >= 2:  # a fixed held-out slice: every k-th image, the same on every run
-        n_val = min(cfg.val_count, max(1, len(paths) // 10))
-        held_out = paths[len(paths) // (2 * n_val)::max(1, len(paths) // n_val)][:n_val]
-        paths = [p for p in paths if p not in held_out]
+    if not val:
+        paths, held_out = held_out_split(paths, cfg.val_count)
     cache_dir = Path(cache_dir or os.environ.get("SUPERRES_CACHE", Path.home() / ".cache" / "superres" / "pairs"))
     cache = PairCache(paths, cfg.scale, cache_dir, min_side=cfg.min_side or cfg.hr_crop,
                       with_enlarged=cfg.recipe == "srcnn", progress=progress and is_main)
