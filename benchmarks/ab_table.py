@@ -35,7 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     for run, (cfg, rows) in loaded.items():
         val = next((x for x in rows if x.get("step") == step and "val_psnr" in x), None)
         sps = [x["s_per_step"] for x in rows if "s_per_step" in x and x["step"] <= step]
-        recipe = ", ".join(f"{k}={cfg[k]}" for k in keys if k in cfg and cfg[k] not in (0, 0.0, "", None))
+        shown = keys if cfg.get("recipe") == "srgan" else ("pixel_loss", "ema_decay", "lr", "lr_schedule")
+        recipe = ", ".join(f"{k}={cfg[k]}" for k in shown if k in cfg and cfg[k] not in (0, 0.0, "", None))
         if val is None:
             print(f"| {run.name} | {recipe} | - | - | - |")
             continue
