@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 
 from .common import add_model_options, int_in_range, positive_float, positive_int
+from .upscale_ray import EPILOG as RAY_EPILOG
+from .upscale_ray import add_options as add_ray_options
 
 HELP = "upscale images 4x (files, folders, glob patterns)"
 EPILOG = """\
@@ -20,7 +22,8 @@ examples:
 the model output is resized with Lanczos (up) or antialiased bicubic (down).
 Existing files are never overwritten without --overwrite, and an input is never
 overwritten at all. Exit codes: 0 all done, 1 some inputs failed, 2 usage error.
-"""
+
+""" + RAY_EPILOG
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -45,7 +48,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-pixels", type=positive_int, default=None, metavar="N",
                    help="refuse inputs larger than N pixels (default 50,000,000)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars or summary")
-    p.set_defaults(_handler=run)
+    add_ray_options(p)
+    p.set_defaults(_handler=run, _parser=p)
 
 
 def run(ns: argparse.Namespace) -> int:
@@ -55,7 +59,13 @@ def run(ns: argparse.Namespace) -> int:
     from ..errors import SuperResError
     from .common import route_warnings
     from .upscale_impl import UpscaleOptions, upscale_paths
+    from .upscale_ray import check_ray_options
 
+    check_ray_options(ns._parser, ns)
+    if ns.ray is not None:
+        from .upscale_ray import run as run_ray
+
+        return run_ray(ns)
     if ns.max_pixels is None:
         from ..io.images import DEFAULT_MAX_PIXELS
 
