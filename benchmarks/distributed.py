@@ -165,7 +165,8 @@ def markdown(r: dict) -> str:
              f"(load average {r['machine']['loadavg_before']:.1f} before, {r['machine']['loadavg_after']:.1f} after); "
              f"data: {r['data']}. `ray.init` (local instance) took {r['ray_init_s']:.1f} s, not counted below.",
              "",
-             "| case | wall s | images/s | MP/s in | first result s | overhead s | peak RSS per process MB | same bytes as local |",
+             "| case | wall s | images/s | MP/s in | first result s | overhead s | peak RSS per process MB "
+             "| same bytes as local |",
              "|---|---:|---:|---:|---:|---:|---|---|"]
     for name, c in r["cases"].items():
         if name == "local":

@@ -35,14 +35,13 @@ import tempfile
 import time
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Iterable
 
 from .errors import InputError, OutputError, SuperResError
 from .io.images import DEFAULT_MAX_PIXELS, OUTPUT_FORMATS
 
 __all__ = ["BatchOptions", "BatchSummary", "UpscaleWorker", "upscale_dataset", "upscale_file", "plan_batch",
-           "summarize", "RECORD_FIELDS", "MANIFEST_NAME", "RAY_INSTALL_HINT"]
+           "summarize", "records_from_manifest", "RECORD_FIELDS", "MANIFEST_NAME", "RAY_INSTALL_HINT"]
 
 RAY_INSTALL_HINT = "pip install 'superres[ray]'"
 #: written into DST unless another path (or none) is asked for
@@ -776,16 +775,21 @@ def upscale_dataset(paths_or_uri, dst, model: str | None = None, workers: int | 
                 bar = tqdm(total=n, unit="img", desc=f"upscaling on {size} Ray worker{'s' if size != 1 else ''}",
                            dynamic_ncols=True)
             t0 = time.perf_counter()
-            for rec in ds.iter_rows():
-                rec = {k: _plain(rec[k]) for k in RECORD_FIELDS}
-                records.append(rec)
-                book.write(rec)
-                if on_record is not None:
-                    on_record(rec)
-                if bar is not None:
-                    bar.update(1)
-                    if rec["status"] == "failed":
-                        bar.write(f"superres upscale: error: {rec['error']}", file=sys.stderr)
+            try:
+                for rec in ds.iter_rows():
+                    rec = {k: _plain(rec[k]) for k in RECORD_FIELDS}
+                    records.append(rec)
+                    book.write(rec)
+                    if on_record is not None:
+                        on_record(rec)
+                    if bar is not None:
+                        bar.update(1)
+                        if rec["status"] == "failed":
+                            bar.write(f"superres upscale: error: {rec['error']}", file=sys.stderr)
+            except ray.exceptions.RayError as e:  # a worker died or could not start: per-file errors never get here
+                finished = sum(r["status"] == "done" for r in records)
+                raise SuperResError(f"the Ray job failed after {finished} file(s): {_first_line(e)}; the finished "
+                                    "files are kept and the same command continues from there") from None
             if stats is not None:
                 stats["seconds"] = time.perf_counter() - t0
         finally:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,7 +112,8 @@ class PairCache:
                     if with_enlarged:
                         arrays["up"] = enlarge(lr, scale)
                     for k, a in arrays.items():
-                        tmp = files[k].with_suffix(f".{os.getpid()}.tmp.npy")
+                        # host + pid: ranks on several nodes may share this folder (and a pid)
+                        tmp = files[k].with_suffix(f".{socket.gethostname()}.{os.getpid()}.tmp.npy")
                         np.save(tmp, a)
                         os.replace(tmp, files[k])
                 hr = np.load(files["hr"], mmap_mode="r")

@@ -342,8 +342,14 @@ def train(recipe: str, data: list[str | Path], run_dir: str | Path, *, config_fi
     if not val:
         paths, held_out = held_out_split(paths, cfg.val_count)
     cache_dir = Path(cache_dir or os.environ.get("SUPERRES_CACHE", Path.home() / ".cache" / "superres" / "pairs"))
+    if world > 1 and not is_main:
+        # on a shared filesystem rank 0 decodes each image once and the others map its files; a node
+        # with its own cache folder fills it after this (the files are keyed, written atomically)
+        torch.distributed.barrier()
     cache = PairCache(paths, cfg.scale, cache_dir, min_side=cfg.min_side or cfg.hr_crop,
                       with_enlarged=cfg.recipe == "srcnn", progress=progress and is_main)
+    if world > 1 and is_main:
+        torch.distributed.barrier()
     sampler = PairSampler(cache, cfg.hr_crop, cfg.batch_size, seed=cfg.seed + 1000 * rank,
                           augment=cfg.augment, lr_input=cfg.recipe != "srcnn")
     test_sets = [str(v) for v in (val or []) if any(t in Path(v).parts for t in _TEST_SETS)]
@@ -415,7 +421,13 @@ def train(recipe: str, data: list[str | Path], run_dir: str | Path, *, config_fi
             opt_d.load_state_dict(ckpt["d_optimizer"])
         step, elapsed = int(ckpt["step"]), float(ckpt.get("elapsed_s", 0.0))
         torch.set_rng_state(ckpt["rng"]["torch"])
-        sampler.set_state(ckpt["rng"]["samplers"][rank])
+        saved_samplers = ckpt["rng"]["samplers"]
+        if len(saved_samplers) == world:
+            sampler.set_state(saved_samplers[rank])
+        elif is_main:  # e.g. resumed on more GPUs: weights and optimiser continue, crops are drawn afresh
+            warnings.warn(f"the checkpoint was written by {len(saved_samplers)} process(es) and this run has "
+                          f"{world}; the crop streams start afresh (weights, optimiser and step continue)",
+                          stacklevel=2)
         init_note = ckpt.get("init_from", "")
         vgg_used = ckpt.get("vgg_used", vgg_used)
     # the EMA generator (cfg.ema_decay): what is validated, snapshotted and exported when enabled
