@@ -9,9 +9,10 @@ each photograph in ``../shared/data/train-hr`` reduced 4x with Pillow's bicubic
 (synthetic noise-and-gradient images when ``../shared`` is absent; the JSON says
 which). Every case upscales the same files into an empty folder:
 
-* ``local``: ``python -m superres upscale IN -o OUT -m MODEL`` in a fresh process
-  (torch's default threads: one per core). ``wall`` includes the interpreter,
-  imports and model load; ``work`` is the command's own "in X s" figure.
+* ``local``: ``superres upscale IN -o OUT -m MODEL`` in a fresh process, with
+  torch's default threads (one per core), then with ``OMP_NUM_THREADS=1``.
+  ``wall`` includes the interpreter, imports and model load; ``work`` is the
+  command's own "in X s" figure.
 * ``ray WxC``: :func:`superres.distributed.upscale_dataset` with W actors of C
   CPUs each (C torch threads), on one local Ray instance started once. ``wall``
   is the call (listing, actor start, model load per actor, upscaling, manifest);
@@ -29,7 +30,6 @@ import json
 import os
 import platform
 import re
-import resource
 import shutil
 import subprocess
 import sys
@@ -70,19 +70,29 @@ def make_inputs(folder: Path, count: int, size: int) -> str:
     return f"{count} synthetic {size}x{size} gradient+noise images (../shared absent)"
 
 
-def run_local(src: Path, out: Path, model: str) -> dict:
+#: ``superres upscale ...`` as ``python -m superres`` runs it, printing the process's peak RSS at the end
+LOCAL = ("import resource, sys; from superres.cli import main; rc = main(sys.argv[1:]); "
+         "print('peak_rss_kib', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr); sys.exit(rc)")
+
+
+def run_local(src: Path, out: Path, model: str, threads: int | None) -> dict:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "src"),
                                                                     os.environ.get("PYTHONPATH")]))}
+    if threads:
+        env["OMP_NUM_THREADS"] = str(threads)  # torch's intra-op threads
+    else:
+        env.pop("OMP_NUM_THREADS", None)
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "superres", "upscale", str(src), "-o", str(out), "-m", model],
+    proc = subprocess.run([sys.executable, "-c", LOCAL, "upscale", str(src), "-o", str(out), "-m", model],
                           capture_output=True, text=True, env=env)
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(f"local command failed:\n{proc.stderr}")
     m = re.search(r"in ([0-9.]+) s", proc.stderr)
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
-    return {"wall_s": wall, "work_s": float(m.group(1)) if m else None, "peak_rss_mb": peak,
-            "summary": proc.stderr.strip().splitlines()[-1]}
+    peak = re.search(r"peak_rss_kib (\d+)", proc.stderr)
+    return {"wall_s": wall, "work_s": float(m.group(1)) if m else None, "threads": threads or os.cpu_count(),
+            "peak_rss_mb": int(peak.group(1)) / 1024.0 if peak else None,
+            "summary": [ln for ln in proc.stderr.splitlines() if ln.startswith("upscaled")][-1]}
 
 
 def run_ray(src: Path, out: Path, model: str, workers: int, cpus: float) -> dict:
@@ -128,9 +138,11 @@ def main() -> int:
                          "model": args.model, "images": args.count, "lr_size": args.size, "mp_in": mp,
                          "data": data, "cases": {}}
         print(f"{args.count} images, {mp:.2f} MP in, model {args.model}", file=sys.stderr)
-        local = run_local(src, work / "local", args.model)
-        results["cases"]["local"] = local
-        print(f"local: {local}", file=sys.stderr)
+        for threads in (None, 1):
+            name = "local" if threads is None else f"local {threads} thread"
+            local = run_local(src, work / name.replace(" ", "_"), args.model, threads)
+            results["cases"][name] = local
+            print(f"{name}: {local}", file=sys.stderr)
         t0 = time.perf_counter()
         ray.init(num_cpus=os.cpu_count(), include_dashboard=False, logging_level="WARNING")
         results["ray_init_s"] = time.perf_counter() - t0
@@ -169,8 +181,8 @@ def markdown(r: dict) -> str:
              "| same bytes as local |",
              "|---|---:|---:|---:|---:|---:|---|---|"]
     for name, c in r["cases"].items():
-        if name == "local":
-            lines.append(f"| local command (1 process, torch threads = cores) | {c['wall_s']:.1f} | "
+        if name.startswith("local"):
+            lines.append(f"| local command (1 process, {c['threads']} torch thread(s)) | {c['wall_s']:.1f} | "
                          f"{c['images_per_s']:.2f} | {c['mp_per_s']:.3f} | - | "
                          f"{c['wall_s'] - c['work_s']:.1f} (start-up + model load; work {c['work_s']:.1f} s) | "
                          f"{c['peak_rss_mb']:.0f} | - |")
