@@ -57,11 +57,15 @@ def photos(folder: Path, n: int = 6) -> None:
 
 
 def torchrun(nnodes: int, nproc: int, args: list[str], env: dict) -> tuple[list[int], float, str]:
-    """Start ``nnodes`` torchrun agents on one c10d rendezvous; return their exit codes, seconds, stderr tail."""
+    """Start ``nnodes`` torchrun agents on one c10d rendezvous; return their exit codes, seconds, stderr tail.
+
+    ``--`` ends torchrun's own options: without it torchrun reads ``--run`` as an
+    ambiguous abbreviation of its ``--run-path`` and refuses to start.
+    """
     port = free_port()
     cmd = ["torchrun", "--nnodes", str(nnodes), "--nproc-per-node", str(nproc), "--rdzv-backend", "c10d",
            "--rdzv-endpoint", f"127.0.0.1:{port}", "--rdzv-id", f"superres-check-{port}", "--local-addr",
-           "127.0.0.1", "-m", "superres", "train", *args]
+           "127.0.0.1", "-m", "superres", "--", "train", *args]
     t0 = time.perf_counter()
     procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
              for _ in range(nnodes)]
@@ -119,7 +123,7 @@ def main() -> int:
     final = {"torch": torch.__version__, "backend": "gloo (CPU)", "cpus": os.cpu_count(), "launches": results,
              "exported_generator": exported.exists(), "all_checks_passed": bool(ok and exported.exists()),
              "command_shape": "torchrun --nnodes N --nproc-per-node P --rdzv-backend c10d --rdzv-endpoint HOST:PORT "
-                              "--rdzv-id ID -m superres train ..."}
+                              "--rdzv-id ID -m superres -- train ..."}
     (HERE / "ddp_check.json").write_text(json.dumps(final, indent=2) + "\n")
     print(json.dumps(final, indent=2))
     return 0 if final["all_checks_passed"] else 1

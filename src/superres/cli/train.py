@@ -18,7 +18,10 @@ examples:
   superres train srgan --data ~/photos --run runs/srgan --set init_from=runs/srresnet --set max_steps=20000
   superres train --resume runs/srresnet                 (continues exactly where it stopped)
   superres export runs/srgan -o my-srgan.safetensors --eval Set5 Set14
-  torchrun --nproc_per_node 4 -m superres train srresnet --data ... --run ...   (multi-GPU / multi-node)
+  torchrun --nproc-per-node 4 -m superres -- train srresnet --data ... --run ...   (multi-GPU)
+  torchrun --nnodes 2 --nproc-per-node 8 --rdzv-backend c10d --rdzv-endpoint node1:29400 --rdzv-id run1 \\
+      -m superres -- train srresnet --data /shared/photos --run /shared/runs/a --cache /shared/cache
+  (multi-node: the same command on every machine; '--' stops torchrun reading --run as its --run-path)
 
 Every field of the config and its default: 'superres train --show-config RECIPE'.
 Ctrl-C (SIGINT) or SIGTERM saves a checkpoint before stopping.
