@@ -310,6 +310,13 @@ def test_ddp_two_cpu_processes_end_identical(photo_dir, tmp_path):
 
     ck = load_checkpoint(tmp_path / "ddp")
     assert ck["world_size"] == 2 and ck["step"] == 3 and len(ck["rng"]["samplers"]) == 2
+    # resumed on one process: weights, optimiser and step continue, the crop streams start afresh
+    from superres.training.train import train
+
+    with pytest.warns(UserWarning, match="crop streams start afresh"):
+        res = train("srresnet", [], tmp_path / "ddp", resume=True, overrides={"max_steps": 4},
+                    cache_dir=tmp_path / "cache0", progress=False)
+    assert res.step == 4 and load_checkpoint(tmp_path / "ddp")["world_size"] == 1
 
 
 def test_export_run_writes_weights_and_an_honest_card(photo_dir, tmp_path):
