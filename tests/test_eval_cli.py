@@ -175,7 +175,7 @@ def test_cli_table_and_all_output_formats(tmp_path, capsys):
     ref = evaluate_model("bicubic", bench, lpips=False, device="cpu").summary()
     assert float(bic[3]) == pytest.approx(ref["psnr"], abs=0.006) and bic[5] == "n/a"
     assert "img001" in out  # --per-image
-    assert "LPIPS unavailable" in err and "LPIPS: unavailable" in out
+    assert "LPIPS unavailable" in err and "LPIPS: NOT MEASURED" in out
 
     md = out_md.read_text()
     assert "| Set | bicubic | 2 |" in md and "## Set: per image" in md and "| img000 |" in md

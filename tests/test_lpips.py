@@ -242,8 +242,10 @@ def test_missing_weights_raise_helpful_error(tmp_path: Path) -> None:
     with pytest.raises(LPIPSUnavailable) as info:
         LPIPS("alex")
     msg = str(info.value)
-    assert "alexnet-owt-7be5be79.pth" in msg and "TORCH_HOME" in msg and "backbone_weights" in msg
+    assert "alexnet-owt-7be5be79.pth" in msg and "TORCH_HOME" in msg
+    assert "superres models --fetch lpips" in msg  # the one command that fixes it
     assert "network disabled" in msg  # the reason is given
+    assert "\n" not in msg  # one line
     # Explicit path that does not exist.
     with pytest.raises(LPIPSUnavailable, match="does not exist.*TORCH_HOME"):
         LPIPS("alex", backbone_weights=tmp_path / "nope.pth", head_weights=tmp_path / "nope2.pth")
@@ -350,3 +352,24 @@ def test_real_weights_rank_blur_worse_than_mild_noise(net: str) -> None:
     assert d_same == 0.0
     assert 0.0 < d_noise < d_blur, (d_noise, d_blur)
     assert d_blur > 0.1  # strong blur is far from the reference on a published-scale metric
+
+
+def test_failed_download_is_tried_and_said_once(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    """Offline, a command scoring many images tries the network once, prints nothing itself,
+    and every later attempt raises the same one-line message."""
+    calls: list[str] = []
+
+    def offline(url: str, dst: str, *args, **kwargs) -> None:
+        calls.append(url)
+        raise URLError("Name or service not known")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+    errors = []
+    for _ in range(3):
+        with pytest.raises(LPIPSUnavailable) as info:
+            L._get_model("alex")
+        errors.append(str(info.value))
+    assert calls == [L.BACKBONE_URLS["alex"]]
+    assert len(set(errors)) == 1 and "Name or service not known" in errors[0]
+    out = capsys.readouterr()
+    assert "Downloading" not in out.out + out.err

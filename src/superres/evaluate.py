@@ -88,6 +88,7 @@ class EvalResult:
     rows: list[dict] = field(default_factory=list)
     lpips_note: str = ""
     notes: list[str] = field(default_factory=list)  # per-image problems (too small for a metric...)
+    scale: int = 4  # the model's scale: also the pixels of border shaved before PSNR/SSIM/LPIPS
 
     def mean(self, key: str) -> float | None:
         vals = [r[key] for r in self.rows if r.get(key) is not None]
@@ -123,7 +124,7 @@ def evaluate_model(model, folder: str | Path, *, model_name: str = "", scale: in
     up = make_upscaler(model, device=device, tile=tile, precision=precision)
     s = scale or up.scale
     name = model_name or getattr(up.model, "name", type(up.model).__name__)
-    result = EvalResult(name, Path(folder).name)
+    result = EvalResult(name, Path(folder).name, scale=s)
     lp = None
     if lpips is not None and not isinstance(lpips, bool):
         lp = lpips

@@ -44,7 +44,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .errors import InputError, ModelError, SuperResError
+from .errors import FETCH_WEIGHTS_COMMAND, InputError, ModelError, WeightsUnavailable, torch_home
 
 __all__ = [
     "LPIPS",
@@ -85,7 +85,7 @@ _EPS = 1e-10
 _LOAD_ERRORS = (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError, URLError)
 
 
-class LPIPSUnavailable(SuperResError):
+class LPIPSUnavailable(WeightsUnavailable):
     """LPIPS weights (backbone or linear heads) cannot be obtained or are invalid.
 
     Report the metric as unavailable; do not substitute a number.
@@ -169,17 +169,14 @@ def normalize_tensor(feat: torch.Tensor, eps: float = _EPS) -> torch.Tensor:
 
 def _torch_home() -> Path:
     # Same rule as torch.hub: $TORCH_HOME, else $XDG_CACHE_HOME/torch, else ~/.cache/torch.
-    default = os.path.join(os.getenv("XDG_CACHE_HOME", "~/.cache"), "torch")
-    return Path(os.path.expanduser(os.getenv("TORCH_HOME", default)))
+    return Path(torch_home())
 
 
 def _fix_hint(net: str) -> str:
     bb = os.path.basename(BACKBONE_URLS[net])
     return (
-        f"Fix: set TORCH_HOME to a directory holding hub/checkpoints/{bb} and "
-        f"lpips-v0.1/{net}.pth (or hub/checkpoints/lpips_v0.1_{net}.pth), allow network access "
-        f"so they can be downloaded from {BACKBONE_URLS[net]} and {HEAD_URLS[net]}, "
-        "or pass explicit paths (LPIPS(backbone_weights=..., head_weights=...))."
+        f"Fix: run `{FETCH_WEIGHTS_COMMAND}` (downloads and checks them), or set TORCH_HOME to a folder "
+        f"holding hub/checkpoints/{bb} and lpips-v0.1/{net}.pth (TORCH_HOME is now {_torch_home()})."
     )
 
 
@@ -200,16 +197,36 @@ def _load_file(path: str | os.PathLike, what: str, net: str) -> dict[str, torch.
     return sd
 
 
+# A failed fetch is remembered for the process, so a command that scores many images says it once
+# and does not try the network again for every image.
+_FAILED: dict[tuple[str, str], "LPIPSUnavailable"] = {}
+
+
+def _download(url: str, dst: Path, what: str, net: str) -> None:
+    """Download ``url`` to ``dst`` quietly (checking the hash prefix in its name, as torch.hub does)."""
+    key = (url, str(dst))
+    if key in _FAILED:
+        raise _FAILED[key]
+    m = torch.hub.HASH_REGEX.search(os.path.basename(url))
+    try:
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        torch.hub.download_url_to_file(url, str(dst), hash_prefix=m.group(1) if m else None, progress=False)
+    except _LOAD_ERRORS as e:
+        reason = getattr(e, "reason", None) or e
+        err = LPIPSUnavailable(
+            f"LPIPS({net}) unavailable: its {what} weights are missing: {dst.name} is not in {dst.parent} "
+            f"and could not be downloaded from {url} ({reason}). {_fix_hint(net)}"
+        )
+        _FAILED[key] = err
+        raise err from e
+
+
 def _fetch_backbone(net: str) -> dict[str, torch.Tensor]:
     url = BACKBONE_URLS[net]
-    try:
-        return torch.hub.load_state_dict_from_url(url, map_location="cpu", check_hash=True, weights_only=True)
-    except _LOAD_ERRORS as e:
-        where = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url)
-        raise LPIPSUnavailable(
-            f"LPIPS({net}) unavailable: backbone weights not in the cache ({where}) and could not be "
-            f"downloaded from {url} ({type(e).__name__}: {e}). {_fix_hint(net)}"
-        ) from e
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url)
+    if not cached.is_file():
+        _download(url, cached, "ImageNet backbone", net)
+    return _load_file(cached, "backbone", net)
 
 
 def _fetch_head(net: str) -> dict[str, torch.Tensor]:
@@ -218,15 +235,7 @@ def _fetch_head(net: str) -> dict[str, torch.Tensor]:
         return _load_file(local, "LPIPS head", net)
     cached = Path(torch.hub.get_dir()) / "checkpoints" / f"lpips_v0.1_{net}.pth"
     if not cached.is_file():
-        url = HEAD_URLS[net]
-        try:
-            cached.parent.mkdir(parents=True, exist_ok=True)
-            torch.hub.download_url_to_file(url, str(cached), hash_prefix=None, progress=False)
-        except _LOAD_ERRORS as e:
-            raise LPIPSUnavailable(
-                f"LPIPS({net}) unavailable: linear-head weights found neither at {local} nor at {cached}, "
-                f"and could not be downloaded from {url} ({type(e).__name__}: {e}). {_fix_hint(net)}"
-            ) from e
+        _download(HEAD_URLS[net], cached, f"linear-head (looked for {local} first)", net)
     return _load_file(cached, "LPIPS head", net)
 
 
@@ -373,8 +382,9 @@ _MODELS: dict[tuple[str, str, str], LPIPS] = {}
 
 
 def clear_cache() -> None:
-    """Forget the models built by :func:`lpips_distance`."""
+    """Forget the models built by :func:`lpips_distance`, and failed downloads."""
     _MODELS.clear()
+    _FAILED.clear()
 
 
 def _get_model(net: str) -> LPIPS:

@@ -162,7 +162,7 @@ def get_entry(name: str) -> ModelEntry:
     close = difflib.get_close_matches(name, _REGISTRY, n=1, cutoff=0.5)
     hint = f" Did you mean {close[0]!r}?" if close else ""
     raise ModelError(f"unknown model {name!r}.{hint} Available: {', '.join(_REGISTRY)} "
-                     "(or a path to a .safetensors weights file)")
+                     "(or a path to a weights file: superres .safetensors, Keras .h5, BasicSR/Real-ESRGAN .pth)")
 
 
 def default_model() -> str:
@@ -213,7 +213,7 @@ def load_model(name_or_path: str | os.PathLike, device: str = "cpu"):
     if not p.exists():
         raise ModelError(f"weights file {p} not found")
     if p.is_dir():
-        raise ModelError(f"{p} is a folder; give a weights file (.safetensors)")
+        raise ModelError(f"{p} is a folder; give a weights file (.safetensors, .h5, .pth)")
     from .weights import load_weights, read_header
 
     if p.suffix == ".safetensors" and read_header(p).get("format") == "superres":

@@ -60,7 +60,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lr", action="store_true",
                    help="the input is already low resolution: upscale it, no reference metrics")
     p.add_argument("-m", "--models", type=model_list, default=None, metavar="A,B,...",
-                   help="methods in panel order: registry names or .safetensors paths (default: "
+                   help="methods in panel order: registry names or weights files (.safetensors, Keras .h5, BasicSR/Real-ESRGAN .pth) (default: "
                         "bicubic,srcnn-x4,srresnet-x4,srgan-x4; with --lr bicubic,srgan-x4,srresnet-x4,srcnn-x4)")
     p.add_argument("-o", "--output", metavar="PATH",
                    help="figure path (.png, .jpg, .webp; default: INPUT_compare.png beside the input)")
@@ -169,12 +169,17 @@ def _summary(comp) -> None:
     for note in comp.notes:
         print(f"note: {note}")
     if comp.mode == "hr":
+        missing = "unavailable" in comp.lpips_note
         if comp.lpips_note:
-            print(f"note: {_short_lpips_note(comp.lpips_note)}")
+            # the full message once: what is missing, where it was looked for, the command that fixes it
+            print(f"note: {comp.lpips_note if missing else _short_lpips_note(comp.lpips_note)}")
         print(f"{'method':<24}{'PSNR-Y':>9}{'SSIM-Y':>9}{'LPIPS':>8}{'time s':>9}")
         for p in comp.methods:
             print(f"{p.label:<24}{_fmt(p.psnr, '.2f'):>9}{_fmt(p.ssim, '.4f'):>9}{_fmt(p.lpips, '.4f'):>8}"
                   f"{_fmt(p.seconds, '.2f'):>9}")
+        if missing:
+            print("LPIPS: NOT MEASURED (its weights are missing, see the note above). PSNR/SSIM alone favour "
+                  "smooth output: do not rank the GAN models (srgan-x4, srgan-x4-fast) on them.")
     else:
         print(f"{'method':<24}{'sharpness':>10}{'time s':>9}")
         for p in comp.panels:

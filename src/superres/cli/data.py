@@ -1,4 +1,9 @@
-"""``superres data``: download training data sets.
+"""``superres data``: download training and benchmark data sets.
+
+``superres data bench [--to DIR]`` fetches the standard x4 benchmark sets
+(Set5, Set14, BSD100, Urban100: HR + MATLAB-bicubic LR) as one SHA-256-pinned
+archive and unpacks them to ``DIR/<Set>/{HR,LR_bicubic_x4}``; ``superres eval
+--data Set5`` then finds them by name.
 
 ``superres data div2k --to DIR`` fetches the DIV2K high-resolution archives
 (800 training + 100 validation PNGs, about 3.9 GB of zips), resuming an
@@ -20,7 +25,7 @@ _DIV2K_SPLITS = ("train", "valid")
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "data",
-        help="download training data sets (DIV2K)",
+        help="download training and benchmark data sets (DIV2K; Set5, Set14, BSD100, Urban100)",
         description="Download training data sets. Run 'superres data DATASET --help' for options.",
     )
     p.set_defaults(_handler=_no_dataset, data_parser=p)
@@ -61,6 +66,38 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("-q", "--quiet", action="store_true", help="no progress bars or messages (errors are still shown)")
     d.set_defaults(_handler=run)
 
+    from ..training.download import BENCHMARK_ARCHIVE, BENCHMARK_SETS, bench_dir  # stdlib only, no torch
+
+    b = dsub.add_parser(
+        "bench",
+        help="the x4 benchmark sets Set5, Set14, BSD100, Urban100 (HR + MATLAB-bicubic LR, ~240 MB)",
+        description=(
+            f"Download the standard x4 super-resolution benchmark sets ({', '.join(BENCHMARK_SETS)}): HR images "
+            "and the MATLAB-bicubic x4 LR images the published tables use, from the EDSR authors' "
+            f"archive ({BENCHMARK_ARCHIVE.url}, {BENCHMARK_ARCHIVE.size / 1e6:.0f} MB, SHA-256 pinned: a file "
+            "that does not match is refused). They are unpacked to DIR/<Set>/HR and DIR/<Set>/LR_bicubic_x4, "
+            "which 'superres eval --data Set5 Set14' and 'superres export --eval Set5' find by name. "
+            "An interrupted download resumes when the command is run again; sets already unpacked are "
+            "skipped. Without network access, put benchmark.tar into DIR by other means and run the "
+            "command: it is checked and used."
+        ),
+        epilog=(
+            f"default DIR: $SUPERRES_BENCH if set, else {bench_dir()} (now). With --to elsewhere, set "
+            "SUPERRES_BENCH=DIR so that names resolve there. The images are research data sets "
+            "(Set5: Bevilacqua et al. 2012; Set14: Zeyde et al. 2010; BSD100: Martin et al. 2001; "
+            "Urban100: Huang et al. 2015), for evaluation only."
+        ),
+    )
+    b.add_argument("--to", metavar="DIR", help="folder to download and unpack into (default: see below)")
+    b.add_argument("--sets", default=",".join(BENCHMARK_SETS), metavar="LIST",
+                   help=f"comma-separated sets to unpack (default: {','.join(BENCHMARK_SETS)})")
+    b.add_argument("--base-url", metavar="URL",
+                   help="download benchmark.tar from this mirror (the SHA-256 pin still applies)")
+    b.add_argument("--delete-archive", action="store_true", help="delete benchmark.tar once unpacked")
+    b.add_argument("--timeout", type=float, default=30.0, metavar="S", help="network timeout in seconds (default: 30)")
+    b.add_argument("-q", "--quiet", action="store_true", help="no progress bars or messages (errors are still shown)")
+    b.set_defaults(_handler=run_bench)
+
 
 def _no_dataset(ns: argparse.Namespace) -> int:
     ns.data_parser.print_help(sys.stderr)
@@ -98,4 +135,24 @@ def run(ns: argparse.Namespace) -> int:
     for split, folder in zip(dict.fromkeys(splits), folders):
         n = sum(1 for f in folder.iterdir() if f.suffix.lower() == ".png")
         print(f"DIV2K {split}: {n} images in {folder}")
+    return 0
+
+
+def run_bench(ns: argparse.Namespace) -> int:
+    if ns.timeout <= 0:
+        raise SuperResError(f"--timeout must be positive, got {ns.timeout}")
+    from pathlib import Path
+
+    from ..training.download import bench_dir, fetch_benchmarks
+
+    sets = [x.strip() for x in ns.sets.split(",") if x.strip()]
+    to = Path(ns.to).expanduser() if ns.to else bench_dir()
+    folders = fetch_benchmarks(to, sets, progress=not ns.quiet, base_url=ns.base_url,
+                               keep_archive=not ns.delete_archive, timeout=ns.timeout)
+    for folder in folders:
+        n = sum(1 for f in (folder / "HR").iterdir() if f.suffix.lower() == ".png")
+        print(f"{folder.name}: {n} HR + LR_bicubic_x4 images in {folder}")
+    if to.resolve() != bench_dir().resolve():
+        print(f"note: names like --data {folders[0].name} look in {bench_dir()}; to use {to}, "
+              f"set SUPERRES_BENCH={to}", file=sys.stderr)
     return 0

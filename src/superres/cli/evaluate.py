@@ -11,9 +11,11 @@ EPILOG = """\
 examples:
   superres eval --data bench/Set5 bench/Set14
   superres eval --models srgan-x4,srresnet-x4,srcnn-x4,bicubic --data Set5 Set14 --out results.md
+                                  # (names: the sets 'superres data bench' downloaded)
   superres eval --models my.safetensors,bicubic --data photos/ --out r.csv r.json --per-image
 
-Each DIR holds HR/ and optionally LR_bicubic_x4/ (same file names); without LR_bicubic_x4/ the
+Each DIR holds HR/ and optionally LR_bicubic_x4/ (same file names); a bare set name (Set5, Set14,
+BSD100, Urban100) means that set in the folder 'superres data bench' fills ($SUPERRES_BENCH); without LR_bicubic_x4/ the
 LR images are made with superres's MATLAB-style bicubic. A plain folder of images is taken as HR.
 Metrics follow the literature: the SR output is rounded to 8 bits, 4 px of border are shaved,
 PSNR/SSIM on the BT.601 luma (Y) channel (--rgb: on RGB); LPIPS is AlexNet v0.1 on the same
@@ -39,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help=HELP, description=HELP, epilog=EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("-m", "--models", type=_models, default=_models(DEFAULT_MODELS), metavar="A,B,...",
-                   help=f"registry names or .safetensors paths (default: {DEFAULT_MODELS})")
+                   help=f"registry names or weights files (.safetensors, Keras .h5, BasicSR/Real-ESRGAN .pth) (default: {DEFAULT_MODELS})")
     p.add_argument("--data", nargs="+", required=True, metavar="DIR",
                    help="benchmark folders (HR/ [+ LR_bicubic_x4/]) or folders of images")
     p.add_argument("-o", "--out", action="extend", nargs="+", default=[], metavar="FILE",
@@ -87,7 +89,10 @@ def run(ns: argparse.Namespace) -> int:
     from ..evaluate import benchmark_files, evaluate_model
     from .common import progress_enabled, route_warnings
 
+    from ..training.download import resolve_bench_dir
+
     outs = _check_outputs(ns.out, ns.overwrite)
+    ns.data = [str(resolve_bench_dir(d)) for d in ns.data]  # "Set5" -> the folder 'superres data bench' made
     for d in ns.data:
         if not Path(d).is_dir():
             raise InputError(f"{d} is not a folder (expected a benchmark folder holding HR/)")
@@ -143,9 +148,12 @@ def run(ns: argparse.Namespace) -> int:
         print()
         print(format_per_image(results, channel))
     if lpips_note:
-        print("LPIPS: unavailable (see the note above); shown as n/a")
+        from ..errors import FETCH_WEIGHTS_COMMAND
+
+        print(f"LPIPS: NOT MEASURED, its weights are missing (see the note above; fix: {FETCH_WEIGHTS_COMMAND}); "
+              "shown as n/a. PSNR/SSIM alone favour smooth output over GAN detail.")
     meta = {"command": "superres " + " ".join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith("superres")
-            else None, "channel": channel, "shave": "scale", "skipped": notes, "lpips_note": lpips_note}
+            else None, "channel": channel, "shave_px": sorted({r.scale for r in results}), "skipped": notes, "lpips_note": lpips_note}
     for p in outs:
         write_results(results, p, meta, overwrite=ns.overwrite)
         print(f"wrote {p}")
@@ -190,7 +198,10 @@ def markdown(results, meta: dict) -> str:
     lines = ["# superres eval", ""]
     if meta.get("command"):
         lines += [f"`{meta['command']}`", ""]
-    lines += [f"PSNR/SSIM on {'luma (Y, BT.601)' if ch == 'Y' else 'RGB'}, 8-bit output, `scale` px of border "
+    scales = sorted({r.scale for r in results})
+    shave = (f"{scales[0]} px" if len(scales) == 1 else
+             "as many pixels as each model's scale (" + ", ".join(f"{x} px" for x in scales) + ")")
+    lines += [f"PSNR/SSIM on {'luma (Y, BT.601)' if ch == 'Y' else 'RGB'}, 8-bit output, {shave} of border "
               "shaved; LPIPS AlexNet v0.1 (lower is better); time = model inference per image.", ""]
     lines += [f"| dataset | model | images | PSNR-{ch} (dB) | SSIM-{ch} | LPIPS | s/image | MP/s |",
               "|---|---|---:|---:|---:|---:|---:|---:|"]

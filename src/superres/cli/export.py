@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "whose graph depends on it: srcnn-x4, interpolation)")
     p.add_argument("--name", help="model name recorded in the card (default: output file stem)")
     p.add_argument("--eval", nargs="*", default=[], metavar="DIR",
-                   help="benchmark folders (HR/ + LR_bicubic_x4/) to measure PSNR/SSIM/LPIPS on")
+                   help="benchmark folders (HR/ + LR_bicubic_x4/), or set names (Set5 Set14: see 'superres data bench'), to measure PSNR/SSIM/LPIPS on")
     p.add_argument("--license", default="MIT", help="licence of the weights (default MIT)")
     p.add_argument("--description", default="", help="one line for 'superres models'")
     p.add_argument("--training-data", default="", help="description of the training data for the card")
@@ -47,13 +47,20 @@ def run(ns: argparse.Namespace) -> int:
         raise SuperResError("--size only applies with --onnx")
     if not ns.output.endswith(".safetensors"):
         raise SuperResError("--output must end in .safetensors (or give --onnx for an .onnx graph)")
+    from ..training.download import resolve_bench_dir
+
+    eval_dirs = [str(resolve_bench_dir(d)) for d in ns.eval] if ns.eval else ns.eval
     try:
-        out, card = export_run(ns.run_dir, ns.output, name=ns.name or Path(ns.output).stem, eval_dirs=ns.eval,
+        out, card = export_run(ns.run_dir, ns.output, name=ns.name or Path(ns.output).stem, eval_dirs=eval_dirs,
                                license=ns.license, description=ns.description, training_data=ns.training_data,
                                overwrite=ns.overwrite, snapshot=ns.snapshot)
     except FileNotFoundError as e:
         raise SuperResError(str(e)) from None
-    print(json.dumps(card.metrics, indent=2))
+    if card.metrics:  # measured only with --eval; an empty dict is not worth a line
+        print(json.dumps(card.metrics, indent=2))
+    notes = {m.get("lpips_note") for m in card.metrics.values() if isinstance(m, dict) and m.get("lpips_note")}
+    for note in sorted(notes):  # once, however many --eval sets
+        print(f"note: {note}", file=sys.stderr)
     print(f"wrote {out} ({card.dtype}) and {Path(out).with_suffix('.json')}", file=sys.stderr)
     return 0
 

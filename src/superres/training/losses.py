@@ -13,6 +13,7 @@ with ``torch.hub.load_state_dict_from_url`` from the official URL (cached under
 
 from __future__ import annotations
 
+import pickle
 import warnings
 from pathlib import Path
 
@@ -36,16 +37,44 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
+def _is_url(text: str) -> bool:
+    return text.split("://", 1)[0].lower() in ("http", "https", "file") and "://" in text
+
+
+def _hub_file(url: str) -> Path:
+    """Fetch ``url`` into the torch hub cache (once; hash prefix checked) and return the cached path."""
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(url).name
+    if not cached.is_file():
+        m = torch.hub.HASH_REGEX.search(cached.name)
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        # no "Downloading:" line first: offline, the only output is the error that says what to do
+        torch.hub.download_url_to_file(url, str(cached), hash_prefix=m.group(1) if m else None, progress=True)
+    return cached
+
+
 def load_torchvision_features(url_or_path: str, net: str) -> dict[str, torch.Tensor]:
-    """``features.*`` tensors of a torchvision-layout state dict (safe loading only)."""
-    if Path(url_or_path).is_file():
-        state = torch.load(url_or_path, map_location="cpu", weights_only=True)
+    """``features.*`` tensors of a torchvision-layout state dict (safe loading only).
+
+    An http(s):// or file:// URL goes through the torch hub cache; anything else is a local file.
+    """
+    from ..errors import WeightsUnavailable
+
+    if _is_url(url_or_path):
+        path = _hub_file(url_or_path)
     else:
-        state = torch.hub.load_state_dict_from_url(url_or_path, map_location="cpu",
-                                                   check_hash=True, weights_only=True, progress=False)
-    feats = {k: v.float() for k, v in state.items() if k.startswith("features.")}
+        path = Path(url_or_path).expanduser()
+        if not path.is_file():
+            raise WeightsUnavailable(
+                f"vgg_weights={url_or_path}: no such file (give the path of a torchvision {net} state dict "
+                f"such as {Path(VGG_URLS.get(net, VGG_URLS['vgg19'])).name}, or leave vgg_weights empty to "
+                "use the cache under TORCH_HOME)")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as e:
+        raise WeightsUnavailable(f"{path}: not a readable {net} state dict ({type(e).__name__}: {e})") from e
+    feats = {k: v.float() for k, v in state.items() if k.startswith("features.")} if isinstance(state, dict) else {}
     if not feats:
-        raise ValueError(f"{url_or_path}: no 'features.*' tensors; expected torchvision {net} weights")
+        raise WeightsUnavailable(f"{path}: no 'features.*' tensors; expected torchvision {net} weights")
     return feats
 
 
@@ -209,22 +238,36 @@ def build_vgg(net: str, layer: str, weights: str = "") -> tuple[VGGFeatures, str
     """VGG trunk with ImageNet weights; falls back from VGG19 to VGG16 conv5_3.
 
     Returns the module and a description of what was used (for the run record).
+    ``weights`` (a path or URL) is used as given, without fallback. Raises
+    :class:`~superres.errors.WeightsUnavailable` with one line that says what is
+    missing, where it was looked for, and the command that fetches it.
     """
+    from urllib.error import URLError
+
+    from ..errors import FETCH_WEIGHTS_COMMAND, WeightsUnavailable
+
+    if weights:
+        state = load_torchvision_features(weights, net)
+        return VGGFeatures(net, layer, state), f"{net} {layer} from {weights}"
     tried = []
-    candidates = [(net, layer, weights or VGG_URLS[net])]
-    if net == "vgg19" and not weights:
+    candidates = [(net, layer, VGG_URLS[net])]
+    if net == "vgg19":
         candidates.append(("vgg16", "conv5_3", VGG_URLS["vgg16"]))
     for n, l, src in candidates:
         try:
             state = load_torchvision_features(src, n)
-            if n != net:
-                warnings.warn(f"VGG19 weights unavailable ({tried[-1]}); using VGG16 {l} instead",
-                              stacklevel=2)
-            return VGGFeatures(n, l, state), f"{n} {l} from {src}"
-        except Exception as e:  # noqa: BLE001 - network/cache failures: try the next candidate
-            tried.append(f"{n}: {type(e).__name__}: {e}")
-    raise RuntimeError("no VGG weights for the content loss: " + "; ".join(tried) +
-                       ". Set TORCH_HOME to a cache holding them or pass vgg_weights=PATH.")
+        except (URLError, OSError, RuntimeError, WeightsUnavailable) as e:  # offline, or a damaged cache
+            tried.append((n, Path(src).name, getattr(e, "reason", None) or e))
+            continue
+        if n != net:
+            warnings.warn(f"VGG19 weights unavailable ({tried[-1][2]}); using VGG16 {l} instead", stacklevel=2)
+        return VGGFeatures(n, l, state), f"{n} {l} from {src}"
+    files = " and ".join(name for _, name, _ in tried)
+    raise WeightsUnavailable(
+        f"no ImageNet VGG weights for the SRGAN content loss: {files} not in "
+        f"{Path(torch.hub.get_dir()) / 'checkpoints'} (TORCH_HOME) and the download failed ({tried[-1][2]}). "
+        f"Fix: run `{FETCH_WEIGHTS_COMMAND}`, set TORCH_HOME to a folder holding them, "
+        "or --set vgg_weights=PATH")
 
 
 class ContentLoss(nn.Module):
