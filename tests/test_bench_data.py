@@ -195,3 +195,12 @@ def test_eval_and_export_resolve_set_names(tmp_path, monkeypatch, capsys) -> Non
     monkeypatch.chdir(tmp_path / "Set5")  # no ./Set5 here
     assert main(["eval", "--models", "bicubic", "--data", "Set5", "--no-lpips", "-q"]) == 0
     assert "Set5" in capsys.readouterr().out
+
+
+def test_help_names_every_set_without_importing_the_downloader(capsys) -> None:
+    with pytest.raises(SystemExit):
+        main(["data", "bench", "--help"])
+    text = capsys.readouterr().out
+    for s in D.BENCHMARK_SETS:
+        assert s in text
+    assert "benchmark.tar" in D.BENCHMARK_ARCHIVE.url and f"{D.BENCHMARK_ARCHIVE.size / 1e6:.0f} MB" in " ".join(text.split())

@@ -66,31 +66,31 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("-q", "--quiet", action="store_true", help="no progress bars or messages (errors are still shown)")
     d.set_defaults(_handler=run)
 
-    from ..training.download import BENCHMARK_ARCHIVE, BENCHMARK_SETS, bench_dir  # stdlib only, no torch
-
+    # Help text stays static: building the parser must not import the download module.
+    sets = "Set5, Set14, BSD100, Urban100"  # superres.training.download.BENCHMARK_SETS (a test checks)
     b = dsub.add_parser(
         "bench",
-        help="the x4 benchmark sets Set5, Set14, BSD100, Urban100 (HR + MATLAB-bicubic LR, ~240 MB)",
+        help="the x4 benchmark sets Set5, Set14, BSD100, Urban100 (HR + MATLAB-bicubic LR, one 250 MB archive)",
         description=(
-            f"Download the standard x4 super-resolution benchmark sets ({', '.join(BENCHMARK_SETS)}): HR images "
-            "and the MATLAB-bicubic x4 LR images the published tables use, from the EDSR authors' "
-            f"archive ({BENCHMARK_ARCHIVE.url}, {BENCHMARK_ARCHIVE.size / 1e6:.0f} MB, SHA-256 pinned: a file "
-            "that does not match is refused). They are unpacked to DIR/<Set>/HR and DIR/<Set>/LR_bicubic_x4, "
-            "which 'superres eval --data Set5 Set14' and 'superres export --eval Set5' find by name. "
-            "An interrupted download resumes when the command is run again; sets already unpacked are "
-            "skipped. Without network access, put benchmark.tar into DIR by other means and run the "
-            "command: it is checked and used."
+            f"Download the standard x4 super-resolution benchmark sets ({sets}): HR images and the "
+            "MATLAB-bicubic x4 LR images the published tables use, from the EDSR authors' archive "
+            "(cv.snu.ac.kr/research/EDSR/benchmark.tar, 250 MB, SHA-256 pinned: a file that does not "
+            "match is refused). They are unpacked to DIR/<Set>/HR and DIR/<Set>/LR_bicubic_x4, which "
+            "'superres eval --data Set5 Set14', 'superres export --eval Set5' and 'superres train --val "
+            "Set5' find by name. An interrupted download resumes when the command is run again; sets "
+            "already unpacked are skipped. Without network access, put benchmark.tar into DIR by other "
+            "means and run the command: it is checked and used."
         ),
         epilog=(
-            f"default DIR: $SUPERRES_BENCH if set, else {bench_dir()} (now). With --to elsewhere, set "
-            "SUPERRES_BENCH=DIR so that names resolve there. The images are research data sets "
-            "(Set5: Bevilacqua et al. 2012; Set14: Zeyde et al. 2010; BSD100: Martin et al. 2001; "
-            "Urban100: Huang et al. 2015), for evaluation only."
+            "default DIR: $SUPERRES_BENCH if set, else $XDG_DATA_HOME/superres/bench "
+            "(~/.local/share/superres/bench). With --to elsewhere, set SUPERRES_BENCH=DIR so that names "
+            "resolve there. The images are research data sets (Set5: Bevilacqua et al. 2012; Set14: "
+            "Zeyde et al. 2010; BSD100: Martin et al. 2001; Urban100: Huang et al. 2015), for evaluation only."
         ),
     )
     b.add_argument("--to", metavar="DIR", help="folder to download and unpack into (default: see below)")
-    b.add_argument("--sets", default=",".join(BENCHMARK_SETS), metavar="LIST",
-                   help=f"comma-separated sets to unpack (default: {','.join(BENCHMARK_SETS)})")
+    b.add_argument("--sets", default=sets.replace(" ", ""), metavar="LIST",
+                   help=f"comma-separated sets to unpack (default: {sets.replace(' ', '')})")
     b.add_argument("--base-url", metavar="URL",
                    help="download benchmark.tar from this mirror (the SHA-256 pin still applies)")
     b.add_argument("--delete-archive", action="store_true", help="delete benchmark.tar once unpacked")

@@ -34,7 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("recipe", nargs="?", choices=["srresnet", "srgan", "srcnn"], help="what to train")
     p.add_argument("--data", nargs="+", metavar="DIR", help="folders of HR images (searched recursively)")
     p.add_argument("--val", nargs="+", metavar="DIR",
-                   help="validation folders (HR/ + LR_bicubic_x4/ layout, or plain images); "
+                   help="validation folders (HR/ + LR_bicubic_x4/ layout, or plain images) or set names "
+                        "(Set5: see 'superres data bench'); "
                         "default: a fixed held-out slice of --data")
     p.add_argument("--run", metavar="DIR", help="run folder (default: runs/RECIPE)")
     p.add_argument("--config", metavar="FILE", help="TOML/JSON file with config changes")
@@ -65,8 +66,11 @@ def run(ns: argparse.Namespace) -> int:
             raise SuperResError("name a recipe (srresnet, srgan, srcnn) or give --resume RUN_DIR")
         if not ns.data:
             raise SuperResError("--data DIR is required: folders of high-resolution photos to train on")
+    from ..training.download import resolve_bench_dir
     from ..training.train import train
 
+    if ns.val:  # "--val Set5": the set 'superres data bench' downloaded
+        ns.val = [str(resolve_bench_dir(v)) for v in ns.val]
     run_dir = ns.resume or ns.run or f"runs/{ns.recipe}"
     try:  # on --resume, the run's recorded data and validation folders are used unless given
         result = train(ns.recipe, ns.data or [], run_dir, config_file=ns.config, overrides=ns.overrides or None,

@@ -1,0 +1,108 @@
+"""The docs match the product: every measured figure and table comes from the shipped weights.
+
+``python docs/build.py`` regenerates them and records, per figure, the SHA-256 of each weights
+file it used (docs/figures.json). When the shipped weights change and the docs are not rebuilt,
+these tests fail and say which command fixes it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+REBUILD = "run `python docs/build.py` (see its --help) to regenerate the docs from the shipped weights"
+
+#: Every generated figure/table the docs show; each must be in the manifest.
+DOC_FIGURES = ("docs/images/compare_chelsea.png", "examples/synthetic_compare.gif", "docs/eval_x4.md",
+               "docs/eval_x4.json", "docs/animation_x4.md", "docs/animation_x4.json", "README.md#measured",
+               "MODELS.md#measured")
+
+
+def _build():
+    spec = importlib.util.spec_from_file_location("docs_build", ROOT / "docs" / "build.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(scope="module")
+def build():
+    return _build()
+
+
+@pytest.fixture(scope="module")
+def manifest() -> dict:
+    return json.loads((ROOT / "docs" / "figures.json").read_text())["figures"]
+
+
+@pytest.fixture(scope="module")
+def shipped(build) -> dict[str, str]:
+    return {p.stem: build.sha256(p) for p in (ROOT / "src" / "superres" / "pretrained").glob("*.safetensors")}
+
+
+def test_every_doc_figure_is_recorded(manifest) -> None:
+    missing = [f for f in DOC_FIGURES if f not in manifest]
+    assert not missing, f"not made by docs/build.py: {missing}; {REBUILD}"
+
+
+@pytest.mark.parametrize("figure", DOC_FIGURES)
+def test_recorded_weights_hash_matches_a_shipped_file(figure, manifest, shipped) -> None:
+    rec = manifest[figure]
+    assert rec["weights_sha256"], f"{figure}: no weights recorded"
+    assert "mixed_weights" not in rec, f"{figure}: rows made with different weights {rec['mixed_weights']}; {REBUILD}"
+    for name, digest in rec["weights_sha256"].items():
+        assert name in shipped, f"{figure} was made with {name}, which is not shipped; {REBUILD}"
+        assert digest == shipped[name], (f"{figure} was made with other {name} weights "
+                                         f"({digest[:12]}, shipped {shipped[name][:12]}); {REBUILD}")
+
+
+@pytest.mark.parametrize("figure", [f for f in DOC_FIGURES if "#" not in f])
+def test_figure_file_is_the_one_recorded(figure, manifest, build) -> None:
+    assert build.sha256(ROOT / figure) == manifest[figure]["sha256"], \
+        f"{figure} changed after docs/build.py recorded it; {REBUILD}"
+
+
+def test_generated_text_follows_the_measured_numbers(build) -> None:
+    """README/MODELS.md tables and the "Which model?" text are exactly what the eval JSON gives."""
+    results = json.loads((ROOT / "benchmarks" / "results.json").read_text())
+    blocks = build.render_blocks(build.load_summary(), results)
+    for name, body in blocks.items():
+        fname = build.BLOCK_FILES[name]
+        assert build.read_block((ROOT / fname).read_text(), name) == body, \
+            f"{fname}: the {name!r} block does not match docs/eval_x4.json; {REBUILD}"
+
+
+def _summary(lpips: dict[str, float], psnr: dict[str, float]) -> dict:
+    return {(s, m): {"psnr": psnr[m] - (2 if s == "Set14" else 0), "ssim": 0.8,
+                     "lpips": lpips[m] + (0.1 if s == "Set14" else 0)}
+            for s in ("Set5", "Set14") for m in lpips}
+
+
+def test_which_model_text_recommends_what_the_numbers_say(build) -> None:
+    psnr = {"srgan-x4": 28.9, "srgan-x4-fast": 28.9, "srresnet-x4": 30.6, "srcnn-x4": 29.9, "bicubic": 28.4}
+    default_best = build.render_blocks(_summary(
+        {"srgan-x4": 0.14, "srgan-x4-fast": 0.16, "srresnet-x4": 0.22, "srcnn-x4": 0.26, "bicubic": 0.34}, psnr), None)
+    assert default_best["which-model"].split("(the default)")[0].endswith("`srgan-x4` ")
+    fast_best = build.render_blocks(_summary(
+        {"srgan-x4": 0.17, "srgan-x4-fast": 0.157, "srresnet-x4": 0.22, "srcnn-x4": 0.26, "bicubic": 0.34}, psnr), None)
+    text = fast_best["which-model"]
+    assert "`srgan-x4-fast` measures the best LPIPS" in text and "does not beat" in text
+    assert "`srresnet-x4` when you want the measurably closest pixels" in default_best["which-model"]
+
+
+def test_status_counts_the_models_short_of_their_bars(build) -> None:
+    psnr = {"srgan-x4": 28.9, "srgan-x4-fast": 28.9, "srresnet-x4": 30.6, "srcnn-x4": 29.9, "bicubic": 28.4}
+    lp = {"srgan-x4": 0.14, "srgan-x4-fast": 0.15, "srresnet-x4": 0.22, "srcnn-x4": 0.26, "bicubic": 0.34}
+    speed_met = {"targets": [{"target": "srgan-x4-fast >= 8x srgan-x4 output MP/s (x)", "measured": "8 / 1 = 8.00x",
+                              "met": True}]}
+    assert build.render_blocks(_summary(lp, psnr), speed_met)["status"].startswith("All of them meet")
+    psnr["srcnn-x4"] = 29.5
+    status = build.render_blocks(_summary(lp, psnr), speed_met)["status"]
+    assert status.startswith("One of them is") and "srcnn-x4: PSNR" in status
+    speed_no = {"targets": [dict(speed_met["targets"][0], met=False, measured="5 / 1 = 5.49x")]}
+    status = build.render_blocks(_summary(lp, psnr), speed_no)["status"]
+    assert status.startswith("Two of them are") and "srgan-x4-fast" in status
