@@ -204,3 +204,25 @@ def test_help_names_every_set_without_importing_the_downloader(capsys) -> None:
     for s in D.BENCHMARK_SETS:
         assert s in text
     assert "benchmark.tar" in D.BENCHMARK_ARCHIVE.url and f"{D.BENCHMARK_ARCHIVE.size / 1e6:.0f} MB" in " ".join(text.split())
+
+
+def test_readme_eval_command_runs_as_written_after_data_bench(served, pinned, tmp_path, monkeypatch, capsys) -> None:
+    """The README's `superres data bench` + `superres eval ... --data Set5 Set14` lines, verbatim."""
+    import shlex
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    lines = [ln.split("#")[0].strip() for ln in readme.splitlines()
+             if ln.startswith("superres ") and (" --data Set5 Set14" in ln or ln.split("#")[0].strip() ==
+                                                 "superres data bench")]
+    bench_lines = [ln for ln in lines if ln == "superres data bench"]
+    # (the "bring your own weights" line names the user's own .h5 files: not runnable here)
+    eval_lines = [ln for ln in lines if ln.startswith("superres eval") and ".h5" not in ln and ".pth" not in ln]
+    assert bench_lines and eval_lines
+    monkeypatch.setenv("SUPERRES_BENCH", str(tmp_path / "bench"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty_torch_home"))
+    monkeypatch.chdir(tmp_path)
+    assert main(shlex.split(bench_lines[0])[1:] + ["-q"]) == 0
+    for line in eval_lines:
+        assert main(shlex.split(line)[1:] + ["-q"]) == 0, line
+        out = capsys.readouterr().out
+        assert "Set5" in out and "Set14" in out

@@ -219,6 +219,9 @@ def _download(url: str, dst: Path, what: str, net: str) -> None:
         )
         _FAILED[key] = err
         raise err from e
+    import sys
+
+    print(f"fetched {url} into {dst}", file=sys.stderr)
 
 
 def _fetch_backbone(net: str) -> dict[str, torch.Tensor]:
