@@ -51,7 +51,8 @@ def test_every_doc_figure_is_recorded(manifest) -> None:
 
 @pytest.mark.parametrize("figure", DOC_FIGURES)
 def test_recorded_weights_hash_matches_a_shipped_file(figure, manifest, shipped) -> None:
-    rec = manifest[figure]
+    rec = manifest.get(figure)
+    assert rec is not None, f"{figure} is not recorded in docs/figures.json; {REBUILD}"
     assert rec["weights_sha256"], f"{figure}: no weights recorded"
     assert "mixed_weights" not in rec, f"{figure}: rows made with different weights {rec['mixed_weights']}; {REBUILD}"
     for name, digest in rec["weights_sha256"].items():
@@ -62,6 +63,7 @@ def test_recorded_weights_hash_matches_a_shipped_file(figure, manifest, shipped)
 
 @pytest.mark.parametrize("figure", [f for f in DOC_FIGURES if "#" not in f])
 def test_figure_file_is_the_one_recorded(figure, manifest, build) -> None:
+    assert figure in manifest, f"{figure} is not recorded in docs/figures.json; {REBUILD}"
     assert build.sha256(ROOT / figure) == manifest[figure]["sha256"], \
         f"{figure} changed after docs/build.py recorded it; {REBUILD}"
 
