@@ -108,3 +108,22 @@ def test_status_counts_the_models_short_of_their_bars(build) -> None:
     speed_no = {"targets": [dict(speed_met["targets"][0], met=False, measured="5 / 1 = 5.49x")]}
     status = build.render_blocks(_summary(lp, psnr), speed_no)["status"]
     assert status.startswith("Two of them are") and "srgan-x4-fast" in status
+
+
+def test_readme_training_lines_parse_and_their_recipes_load(capsys) -> None:
+    """Each `superres train RECIPE ...` line of the README is accepted as written (flags, config file,
+    --set keys); --show-config stops before any data or weights are needed."""
+    import shlex
+
+    from superres.cli import main
+
+    text = (ROOT / "README.md").read_text().replace("\\\n", " ")
+    lines = [ln.split("  #")[0].strip() for ln in text.splitlines()
+             if ln.startswith("superres train ") and "--resume" not in ln and "..." not in ln]
+    assert any("--config examples/training/srgan-x4.toml" in ln for ln in lines), "README must show the recipe"
+    for line in lines:
+        args = shlex.split(line)[1:]
+        assert main(args + ["--show-config"]) == 0, line
+        cfg = json.loads(capsys.readouterr().out)
+        if "srgan-x4.toml" in line:
+            assert cfg["vgg_layer"] == "conv3_3" and cfg["consistency_weight"] > 0  # the recipe, not the paper
