@@ -12,6 +12,7 @@ Steps (each runs the product's own command on ``src/superres/pretrained/*.safete
 * ``gif``       the README's side-by-side animation (a synthetic scene, our own pixels)
                 -> examples/synthetic_compare.gif
 * ``animation`` ``benchmarks/animation.py`` on the ../shared test GIFs -> docs/animation_x4.md/json
+* ``notebook``  examples/srgan_walkthrough.ipynb executed in place, outputs included (needs nbclient)
 * ``text``      the measured tables and the "Which model?" text in README.md and MODELS.md,
                 generated from docs/eval_x4.json (+ the speed targets in benchmarks/results.json)
 
@@ -418,6 +419,29 @@ def step_animation(env, args) -> dict:
     return {"docs/animation_x4.md": entry, "docs/animation_x4.json": entry}
 
 
+NOTEBOOK = ROOT / "examples" / "srgan_walkthrough.ipynb"
+NOTEBOOK_MODELS = ("srgan-x4", "srresnet-x4", "srcnn-x4")  # what its compare/animation cells use
+
+
+def step_notebook(env, args) -> dict:
+    rel = NOTEBOOK.relative_to(ROOT)
+    code = f"""
+import nbclient, nbformat
+nb = nbformat.read({str(NOTEBOOK)!r}, as_version=4)
+nbclient.NotebookClient(nb, timeout=600, kernel_name="python3",
+                        resources={{"metadata": {{"path": {str(NOTEBOOK.parent)!r}}}}}).execute()
+for cell in nb.cells:
+    cell.get("metadata", {{}}).pop("execution", None)
+errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.get("output_type") == "error"]
+if errors:
+    raise SystemExit("the notebook raised: " + errors[0].get("evalue", ""))
+nbformat.write(nb, {str(NOTEBOOK)!r})
+"""
+    _require_lpips(env)
+    _run([sys.executable, "-c", code], env)
+    return {str(rel): {"command": f"execute {rel} in place (nbclient)", "models": list(NOTEBOOK_MODELS)}}
+
+
 def step_text(env, args) -> dict:
     summary = load_summary()
     results = json.loads(RESULTS_JSON.read_text()) if RESULTS_JSON.is_file() else None
@@ -437,7 +461,7 @@ def step_text(env, args) -> dict:
 
 
 STEPS = {"eval": step_eval, "compare": step_compare, "gif": step_gif, "animation": step_animation,
-         "text": step_text}
+         "notebook": step_notebook, "text": step_text}
 
 
 def update_manifest(entries: dict) -> None:

@@ -4,6 +4,8 @@ Skipped, with the reason, when nbclient/nbformat/ipykernel are not installed
 (``pip install -e ".[test]"`` brings them). Set ``SUPERRES_NOTEBOOK_SAVE=1`` to
 write the executed notebook back in place, outputs included, so the committed
 copy reads well on a code host: ``SUPERRES_NOTEBOOK_SAVE=1 python -m pytest tests/test_notebook.py``.
+The committed copy is made by ``python docs/build.py --only notebook``, which records the
+weights it ran with (tests/test_docs.py).
 """
 
 from __future__ import annotations
