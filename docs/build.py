@@ -385,7 +385,7 @@ def _load_note(rows: list[dict]) -> str:
 
 
 def step_animation(env, args) -> dict:
-    gifs = args.gif or list(ANIMATION_GIFS)
+    gifs = list(ANIMATION_GIFS) if args.gif is None else args.gif  # --gif alone: rewrite from recorded rows
     missing = [g for g in gifs if not (SHARED / "data" / "gif" / g).is_file()]
     if missing:
         raise SystemExit(f"docs/build.py: {', '.join(missing)} not in {SHARED / 'data' / 'gif'}; "
@@ -510,7 +510,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", nargs="+", choices=list(STEPS), metavar="STEP",
                     help=f"run these steps only ({', '.join(STEPS)}); default: all, in that order")
     ap.add_argument("--bench", metavar="DIR", help="folder holding Set5/ and Set14/ (HR/ + LR_bicubic_x4/)")
-    ap.add_argument("--gif", nargs="+", metavar="NAME", help=f"animation step: only these of {ANIMATION_GIFS}")
+    ap.add_argument("--gif", nargs="*", metavar="NAME",
+                    help=f"animation step: measure only these of {ANIMATION_GIFS} (keeping the other GIFs' "
+                         "recorded rows); --gif alone rewrites the docs from the recorded rows")
     ap.add_argument("--threads", type=int, default=2, help="torch threads for the animation cases (default 2)")
     ap.add_argument("--list", action="store_true", help="list the steps and exit")
     args = ap.parse_args(argv)
