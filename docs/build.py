@@ -409,8 +409,8 @@ def step_animation(env, args) -> dict:
             r["date"] = _now()
             r["load_avg_1min"] = load  # before and after: other work on the machine slows wall times
         rows = [r for r in rows if r["input"] != g] + new
-    # rows of a trained model without a weights record predate this script: their weights are unknown
-    rows = [r for r in rows if r["model"] not in MODELS or r.get("weights_sha256")]
+    # rows without this script's record (date, weights) predate it: their weights are unknown
+    rows = [r for r in rows if r.get("date") and (r["model"] not in MODELS or r.get("weights_sha256"))]
     order = {g: i for i, g in enumerate(ANIMATION_GIFS)}
     rows.sort(key=lambda r: (order.get(r["input"], 99), ANIMATION_MODELS.index(r["model"])
                              if r["model"] in ANIMATION_MODELS else 99, r["stabilize"]))
