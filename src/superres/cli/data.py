@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "data",
         help="download training and benchmark data sets (DIV2K; Set5, Set14, BSD100, Urban100)",
-        description="Download training data sets. Run 'superres data DATASET --help' for options.",
+        description="Download training and benchmark data sets. Run 'superres data DATASET --help' for options.",
     )
     p.set_defaults(_handler=_no_dataset, data_parser=p)
     dsub = p.add_subparsers(dest="dataset", metavar="DATASET")
