@@ -26,6 +26,7 @@ COMMANDS = {
     "eval": "evaluate",
     "animate": "animate",
     "train": "train",
+    "train-gpu": "train_gpu",
     "export": "export",
     "convert": "convert",
     "data": "data",

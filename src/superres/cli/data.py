@@ -1,4 +1,4 @@
-"""``superres data``: download training and benchmark data sets.
+"""``superres data``: download training and benchmark data sets; pack training photos for a GPU machine.
 
 ``superres data bench [--to DIR]`` fetches the standard x4 benchmark sets
 (Set5, Set14, BSD100, Urban100: HR + MATLAB-bicubic LR) as one SHA-256-pinned
@@ -10,6 +10,10 @@ archive and unpacks them to ``DIR/<Set>/{HR,LR_bicubic_x4}``; ``superres eval
 interrupted download, and unpacks them to ``DIR/DIV2K_train_HR`` and
 ``DIR/DIV2K_valid_HR``. The download code (:mod:`superres.training.download`)
 is imported only when the command runs.
+
+``superres data pack OUT.pack --data DIR...`` writes one file (< 40 MB by default) with the
+training photos, their held-out validation slice and the VGG16/LPIPS weights a run needs
+(:mod:`superres.training.pack`), for ``superres train-gpu`` on a machine with no network.
 """
 
 from __future__ import annotations
@@ -25,8 +29,10 @@ _DIV2K_SPLITS = ("train", "valid")
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "data",
-        help="download training and benchmark data sets (DIV2K; Set5, Set14, BSD100, Urban100)",
-        description="Download training and benchmark data sets. Run 'superres data DATASET --help' for options.",
+        help="download training and benchmark data sets (DIV2K; Set5, Set14, BSD100, Urban100); pack photos "
+             "for a GPU run",
+        description="Download training and benchmark data sets, or pack training photos for 'superres train-gpu'. "
+        "Run 'superres data DATASET --help' for options.",
     )
     p.set_defaults(_handler=_no_dataset, data_parser=p)
     dsub = p.add_subparsers(dest="dataset", metavar="DATASET")
@@ -97,6 +103,62 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--timeout", type=float, default=30.0, metavar="S", help="network timeout in seconds (default: 30)")
     b.add_argument("-q", "--quiet", action="store_true", help="no progress bars or messages (errors are still shown)")
     b.set_defaults(_handler=run_bench)
+
+
+    k = dsub.add_parser(
+        "pack",
+        help="one file (< 40 MB) with training photos, their validation slice and the VGG16/LPIPS weights",
+        description=(
+            "Pack training photos for 'superres train-gpu' on a machine with no network: the photos re-encoded "
+            "(JPEG 4:4:4 q92 by default) and, if they do not fit the budget otherwise, the largest ones resized "
+            "to one long-side cap found by search; the fixed held-out validation slice (every k-th photo, as "
+            "'superres train' uses without --val) as lossless centre crops; VGG16 up to the layer the SRGAN "
+            "stage needs, in float16; LPIPS AlexNet weights when cached. The file's metadata records what was "
+            "done, every source and a SHA-256 per item. Written to a temporary file, then renamed into place."
+        ),
+        epilog="example: TORCH_HOME=../shared/weights superres data pack gpu/train.pack "
+               "--data ../shared/data/train-hr ../shared/data/train-291",
+    )
+    k.add_argument("output", metavar="OUT.pack", help="the pack file to write")
+    k.add_argument("--data", nargs="+", required=True, metavar="DIR", help="folders of HR photos (searched recursively)")
+    k.add_argument("--max-mb", type=float, default=40.0, metavar="MB",
+                   help="size budget of the whole file in MB (10^6 bytes; default 40)")
+    k.add_argument("--codec", choices=["jpeg", "webp", "png"], default="jpeg",
+                   help="how photos are stored (default jpeg, 4:4:4; webp is 4:2:0; png is lossless)")
+    k.add_argument("--quality", type=int, default=92, metavar="Q", help="jpeg/webp quality 1-100 (default 92)")
+    k.add_argument("--vgg-layer", metavar="convI_J",
+                   help="deepest VGG16 layer to pack (default: the deepest the train-gpu SRGAN stage uses)")
+    k.add_argument("--vgg-weights", metavar="FILE",
+                   help="torchvision VGG16 weights (default: vgg16-397923af.pth in the torch hub cache, TORCH_HOME)")
+    k.add_argument("--no-lpips", action="store_true", help="leave the LPIPS AlexNet weights out (about 5 MB)")
+    k.add_argument("--val-count", type=int, default=8, metavar="N", help="held-out validation photos (default 8)")
+    k.add_argument("--overwrite", action="store_true", help="replace OUT.pack if it exists")
+    k.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
+    k.set_defaults(_handler=run_pack)
+
+
+def run_pack(ns: argparse.Namespace) -> int:
+    import json
+
+    from ..training.gpu import GPU_SRGAN
+    from ..training.pack import build_pack
+
+    if ns.quality < 1 or ns.quality > 100:
+        raise SuperResError(f"--quality must be in 1..100, got {ns.quality}")
+    if ns.val_count < 1:
+        raise SuperResError(f"--val-count must be at least 1, got {ns.val_count}")
+    say = None if ns.quiet else (lambda m: print(m, file=sys.stderr))
+    try:
+        m = build_pack(ns.output, ns.data, max_mb=ns.max_mb, codec=ns.codec, quality=ns.quality,
+                       vgg_weights=ns.vgg_weights, vgg_layer=ns.vgg_layer or default_pack_vgg_layer(),
+                       lpips=not ns.no_lpips, val_count=ns.val_count, overwrite=ns.overwrite, progress=say)
+    except FileNotFoundError as e:
+        raise SuperResError(str(e)) from None
+    print(json.dumps({"pack": ns.output, "bytes": m["file_bytes"], "train_images": len(m["train"]["images"]),
+                      "val_images": [e["name"] for e in m["val"]["images"]], "what": m["train"]["encoding"]["what"],
+                      "vgg": f"vgg16 up to {m['vgg']['layer']}", "lpips": "lpips" in m and "net" in m["lpips"]},
+                     indent=2))
+    return 0
 
 
 def _no_dataset(ns: argparse.Namespace) -> int:

@@ -26,7 +26,7 @@ import torch
 
 from ..resize import imresize
 
-__all__ = ["IMAGE_EXTENSIONS", "find_images", "PairCache", "PairSampler", "load_validation"]
+__all__ = ["IMAGE_EXTENSIONS", "find_images", "read_rgb", "PairCache", "PairSampler", "load_validation"]
 
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
 
@@ -45,7 +45,7 @@ def find_images(dirs: list[str | Path]) -> list[Path]:
     return sorted(set(out))
 
 
-def _read_rgb(path: Path) -> np.ndarray:
+def read_rgb(path: Path) -> np.ndarray:
     from PIL import Image, ImageOps
 
     with Image.open(path) as im:
@@ -102,7 +102,7 @@ class PairCache:
                 files = {k: cache_dir / f"{key}.{k}.npy" for k in ("hr", "lr", "up")}
                 need = ["hr", "lr"] + (["up"] if with_enlarged else [])
                 if not all(files[k].exists() for k in need):
-                    hr = _read_rgb(p)
+                    hr = read_rgb(p)
                     h, w = (hr.shape[0] // scale) * scale, (hr.shape[1] // scale) * scale
                     if min(h, w) < max(min_side, scale * 4):
                         raise ValueError(f"too small ({hr.shape[1]}x{hr.shape[0]}, need a side >= {min_side})")
@@ -201,12 +201,12 @@ def load_validation(dirs: list[str | Path] | None, scale: int, max_side: int,
         if hr_dir.is_dir():
             for p in find_images([hr_dir]):
                 lr_p = lr_dir / p.name
-                items.append((f"{d.name}/{p.stem}", _read_rgb(p), _read_rgb(lr_p) if lr_p.exists() else None))
+                items.append((f"{d.name}/{p.stem}", read_rgb(p), read_rgb(lr_p) if lr_p.exists() else None))
         else:
-            items += [(p.stem, _read_rgb(p), None) for p in find_images([d])]
+            items += [(p.stem, read_rgb(p), None) for p in find_images([d])]
     for p in fallback or []:
         try:
-            items.append((p.stem, _read_rgb(p), None))
+            items.append((p.stem, read_rgb(p), None))
         except Exception as e:  # noqa: BLE001 - a bad held-out file must not stop training
             warnings.warn(f"skipping validation image {p}: {e}", stacklevel=2)
     out = []

@@ -36,8 +36,13 @@ def model_from_run(run_dir: str | Path) -> torch.nn.Module:
 
     ck = load_checkpoint(run_dir)
     model = ARCHITECTURES[ck["model"]["arch"]](**ck["model"]["args"])
-    model.load_state_dict(ck["model"]["state"])
+    model.load_state_dict(_generator_state(ck))
     return model.eval()
+
+
+def _generator_state(ck: dict) -> dict:
+    """The weights a run validates and ships: the EMA generator's when the run keeps one."""
+    return ck["ema"] if ck.get("ema") is not None else ck["model"]["state"]
 
 
 def export_run(run_dir: str | Path, out: str | Path, *, name: str, eval_dirs: list[str | Path] = (),
@@ -64,7 +69,7 @@ def export_run(run_dir: str | Path, out: str | Path, *, name: str, eval_dirs: li
     model = ARCHITECTURES[arch](**args)
     steps, wall_h, note = int(ck["step"]), float(ck.get("elapsed_s", 0.0)) / 3600, ""
     if snapshot is None:
-        model.load_state_dict(ck["model"]["state"])
+        model.load_state_dict(_generator_state(ck))
     else:
         snap = Path(run_dir) / "snapshots" / f"step_{int(snapshot):07d}.safetensors"
         if not snap.is_file():
@@ -121,6 +126,8 @@ def export_run(run_dir: str | Path, out: str | Path, *, name: str, eval_dirs: li
         hardware=ck.get("hardware", ""), metrics=metrics, license=license,
         source=f"trained with superres {__version__} (run {Path(run_dir).name})",
         extra={"config": cfg, "init_from": ck.get("init_from", ""), "vgg": ck.get("vgg_used", ""),
+               "weights": (f"EMA of the generator (decay {cfg.get('ema_decay')})" if ck.get("ema") is not None
+                           else "the generator's final weights"),
                **({"snapshot": note} if note else {}),
                "world_size": ck.get("world_size", 1),
                "fp16_psnr_loss_db": fp16_loss,

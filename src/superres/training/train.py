@@ -286,10 +286,16 @@ def _write_curves(run_dir: Path) -> None:
 def train(recipe: str, data: list[str | Path], run_dir: str | Path, *, config_file: str | Path | None = None,
           overrides: list[str] | dict | None = None, val: list[str | Path] | None = None,
           resume: bool = False, cache_dir: str | Path | None = None, progress: bool = True,
-          stop_after: int | None = None) -> TrainResult:
+          stop_after: int | None = None, sampler: Any = None, val_images: list | None = None,
+          deadline: float | None = None) -> TrainResult:
     """Train ``recipe`` on the images below ``data``; returns a :class:`TrainResult`.
 
     ``stop_after`` behaves like a SIGINT after that many steps (used by tests).
+    ``sampler`` replaces the folder pipeline with a ready batch source (``batch()``, ``state()``,
+    ``set_state()``, ``describe()``; e.g. :class:`superres.training.gpu.DeviceSampler`), and
+    ``val_images`` the validation set (``(name, lr, hr)`` tensors); ``data`` is then only recorded.
+    ``deadline`` (a ``time.time()`` value) fits the run's length to the wall clock: ``max_steps``
+    becomes the most it may do (see :class:`superres.training.budget.StepBudget`).
     """
     run_dir = Path(run_dir)
 
@@ -335,29 +341,36 @@ def train(recipe: str, data: list[str | Path], run_dir: str | Path, *, config_fi
     torch.manual_seed(cfg.seed)
 
     # -- data: decode once into the cache, then sample aligned crops --
-    paths = find_images(data)
-    if not paths:
-        raise FileNotFoundError(f"no images (png/jpg/webp/bmp/tif) found below {', '.join(map(str, data))}")
     held_out: list[Path] = []
-    if not val:
-        paths, held_out = held_out_split(paths, cfg.val_count)
-    cache_dir = Path(cache_dir or os.environ.get("SUPERRES_CACHE", Path.home() / ".cache" / "superres" / "pairs"))
-    if world > 1 and not is_main:
-        # on a shared filesystem rank 0 decodes each image once and the others map its files; a node
-        # with its own cache folder fills it after this (the files are keyed, written atomically)
-        torch.distributed.barrier()
-    cache = PairCache(paths, cfg.scale, cache_dir, min_side=cfg.min_side or cfg.hr_crop,
-                      with_enlarged=cfg.recipe == "srcnn", progress=progress and is_main)
-    if world > 1 and is_main:
-        torch.distributed.barrier()
-    sampler = PairSampler(cache, cfg.hr_crop, cfg.batch_size, seed=cfg.seed + 1000 * rank,
-                          augment=cfg.augment, lr_input=cfg.recipe != "srcnn")
+    if sampler is None:
+        paths = find_images(data)
+        if not paths:
+            raise FileNotFoundError(f"no images (png/jpg/webp/bmp/tif) found below {', '.join(map(str, data))}")
+        if not val:
+            paths, held_out = held_out_split(paths, cfg.val_count)
+        cache_dir = Path(cache_dir or os.environ.get("SUPERRES_CACHE", Path.home() / ".cache" / "superres" / "pairs"))
+        if world > 1 and not is_main:
+            # on a shared filesystem rank 0 decodes each image once and the others map its files; a node
+            # with its own cache folder fills it after this (the files are keyed, written atomically)
+            torch.distributed.barrier()
+        cache = PairCache(paths, cfg.scale, cache_dir, min_side=cfg.min_side or cfg.hr_crop,
+                          with_enlarged=cfg.recipe == "srcnn", progress=progress and is_main)
+        if world > 1 and is_main:
+            torch.distributed.barrier()
+        sampler = PairSampler(cache, cfg.hr_crop, cfg.batch_size, seed=cfg.seed + 1000 * rank,
+                              augment=cfg.augment, lr_input=cfg.recipe != "srcnn")
+        data_note = {"train_images": len(cache.images), "skipped": [str(p) for p, _ in cache.skipped]}
+    else:  # a ready batch source describes its own data
+        data_note = sampler.describe()
     test_sets = [str(v) for v in (val or []) if any(t in Path(v).parts for t in _TEST_SETS)]
     if test_sets and is_main:
         warnings.warn(f"validating on {', '.join(test_sets)}: a benchmark test set steers this run (snapshot and "
                       "recipe choices), so its scores there stop being test scores. Leave out --val to validate "
                       "on a held-out slice of the training photos.", stacklevel=2)
-    val_set = load_validation(val, cfg.scale, cfg.val_max_side, fallback=held_out) if is_main else []
+    if val_images is not None:
+        val_set = list(val_images) if is_main else []
+    else:
+        val_set = load_validation(val, cfg.scale, cfg.val_max_side, fallback=held_out) if is_main else []
     # LPIPS at validation, only from weights already cached (a run never downloads mid-way);
     # PSNR alone cannot tell whether the GAN stage is doing its job
     val_lpips = None
@@ -518,7 +531,7 @@ def train(recipe: str, data: list[str | Path], run_dir: str | Path, *, config_fi
 
         bar = tqdm(total=cfg.max_steps, initial=step, desc=cfg.recipe, unit="step", dynamic_ncols=True)
     if is_main and step == 0:
-        log({"step": 0, "event": "start", "train_images": len(cache.images), "skipped": [str(p) for p, _ in cache.skipped],
+        log({"step": 0, "event": "start", **data_note,
              "val_images": [n for n, _, _ in val_set], "init_from": init_note, "vgg": vgg_used,
              "device": str(device), "hardware": _hardware(device), "world_size": world})
     elif is_main and changed:
@@ -527,8 +540,18 @@ def train(recipe: str, data: list[str | Path], run_dir: str | Path, *, config_fi
     t_start = time.time()
     t_data = 0.0
     running: dict[str, float] = {}
+    budget = None
+    if deadline is not None:
+        from .budget import StepBudget
+
+        budget = StepBudget(deadline, start_step=step)
     with _StopFlag() as flag:
         while step < cfg.max_steps:
+            if budget is not None and (fitted := budget.fit(cfg, step)) is not None:  # the deadline sets the length
+                log({"step": step, "event": "time_budget", **fitted})
+                if bar is not None:
+                    bar.total = cfg.max_steps
+                    bar.refresh()
             lr_now = learning_rate(cfg, step)
             for grp in opt_g.param_groups:
                 grp["lr"] = lr_now * grp["lr_mult"]
