@@ -33,7 +33,8 @@ import torch
 from ..errors import InputError, OutputError, SuperResError
 from ..resize import imresize
 
-__all__ = ["GPU_SRRESNET", "GPU_SRGAN", "DeviceSampler", "GpuRun", "train_gpu", "stage_overrides"]
+__all__ = ["GPU_SRRESNET", "GPU_SRGAN", "DeviceSampler", "GpuRun", "train_gpu", "stage_overrides", "decode_to_device",
+           "write_pack_weights"]
 
 # The SRResNet stage: examples/training/srresnet-x4.toml (bf16, Adam 2e-4 with cosine decay), and
 # what a GPU changes. max_steps is only a cap: the time budget sets the length.
@@ -171,7 +172,9 @@ class DeviceSampler:
         return lr.contiguous(), hr[..., m:m + c, m:m + c].contiguous()
 
 
-def _decode_to_device(pack, device: torch.device, min_side: int) -> tuple[list[torch.Tensor], list[str]]:
+def decode_to_device(pack, device: torch.device, min_side: int) -> tuple[list[torch.Tensor], list[str]]:
+    """The pack's training photos as (3, H, W) uint8 tensors on ``device``, and the names of those
+    smaller than ``min_side`` (left out: no crop fits)."""
     from concurrent.futures import ThreadPoolExecutor
 
     from .pack import decode
@@ -206,8 +209,9 @@ def _validation(pack, scale: int, folder: Path) -> list[tuple[str, torch.Tensor,
     return out
 
 
-def _private_caches(pack, where: Path) -> Path | None:
-    """Write the pack's VGG16 (and LPIPS) weights where the losses and metrics look for them."""
+def write_pack_weights(pack, where: Path) -> Path:
+    """Write the pack's VGG16 weights (returns the file, for ``vgg_weights``) and its LPIPS weights
+    under ``where/hub/checkpoints``, where LPIPS finds them with ``TORCH_HOME=where``."""
     from .pack import LPIPS_BACKBONE_FILE
 
     ck = where / "hub" / "checkpoints"
@@ -324,12 +328,12 @@ def train_gpu(pack_path: str | Path, out: str | Path, *, minutes: float, split: 
 
         shutil.rmtree(runs)
     cache = out / ".cache"
-    vgg_path = _private_caches(pack, cache)
+    vgg_path = write_pack_weights(pack, cache)
     two["vgg_weights"] = str(vgg_path)
     val_dir = out / "val-slice"
     val = _validation(pack, cfg1.scale, val_dir)
     min_crop = max(cfg1.hr_crop, cfg2.hr_crop)
-    images, skipped = _decode_to_device(pack, dev, min_crop)
+    images, skipped = decode_to_device(pack, dev, min_crop)
     enc = pack.manifest["train"]["encoding"]
     data_text = (f"training pack {Path(pack_path).name} ({pack.manifest['created']}): {len(images)} photos from "
                  f"{', '.join(pack.manifest['data'])} ({enc['what']}); validation: {len(val)} held-out photos of "
