@@ -9,6 +9,11 @@
 # anything. It checks the few Python packages superres needs first and says which are missing.
 # The budget covers the whole command (reading the pack, both stages, both exports); Python's own
 # start-up (a few seconds) comes on top.
+#
+# The full run folder goes to $SUPERRES_GPU_WORK (default: a new /tmp/superres-gpu-run.XXXXXX); OUT receives
+# exactly 8 files, as many as the device tool brings back: both weights files and their cards,
+# metrics.jsonl, summary.json, train-gpu.log and extras.tar.gz (curves and the last validation
+# sample of each stage).
 set -euo pipefail
 
 if [ "$#" -lt 3 ]; then
@@ -43,6 +48,26 @@ print(f"gpu_run.sh: torch {torch.__version__}, CUDA {torch.version.cuda}, {name}
 PY
 
 mkdir -p "$out"
-export PYTHONPATH="$here/src${PYTHONPATH:+:$PYTHONPATH}"
-"$py" -m superres train-gpu --pack "$pack" --out "$out" --minutes "$minutes" --no-progress "$@" \
+work=${SUPERRES_GPU_WORK:-$(mktemp -d /tmp/superres-gpu-run.XXXXXX)}
+export PYTHONPATH="$here/src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+set +e
+"$py" -m superres train-gpu --pack "$pack" --out "$work" --minutes "$minutes" --no-progress "$@" \
     2>&1 | tee "$out/train-gpu.log"
+rc=${PIPESTATUS[0]}
+set -e
+
+# bring back what there is, also after a failure
+for f in srresnet-x4-gpu.safetensors srresnet-x4-gpu.json srgan-x4-gpu.safetensors srgan-x4-gpu.json \
+         metrics.jsonl summary.json; do
+    if [ -f "$work/$f" ]; then cp "$work/$f" "$out/"; fi
+done
+extras=()
+for stage in srresnet srgan; do
+    d="runs/$stage"
+    if [ -f "$work/$d/curves.png" ]; then extras+=("$d/curves.png"); fi
+    last=$(ls "$work/$d/samples" 2>/dev/null | sort | tail -n 1)
+    if [ -n "$last" ]; then extras+=("$d/samples/$last"); fi
+done
+if [ "${#extras[@]}" -gt 0 ]; then tar -czf "$out/extras.tar.gz" -C "$work" "${extras[@]}"; fi
+echo "gpu_run.sh: exit $rc; the full run folder is $work" >&2
+exit "$rc"

@@ -121,7 +121,7 @@ def test_cli_data_pack(photos, vgg_file, tmp_path, capsys):
 
     out = tmp_path / "p.pack"
     args = ["data", "pack", str(out), "--data", *map(str, photos), "--max-mb", "0.72", "--vgg-weights", str(vgg_file),
-            "--vgg-layer", "conv2_2", "--no-lpips", "-q"]
+            "--vgg-layer", "conv2_2", "--no-lpips", "-q", "--min-side", "32"]
     with pytest.warns(UserWarning):
         assert main(args) == 0
     report = json.loads(capsys.readouterr().out)
@@ -276,3 +276,15 @@ def test_export_ships_the_ema_generator(tmp_path):
     assert torch.allclose(got[k].float(), ck["ema"][k].float(), atol=1e-3)
     assert not torch.allclose(ck["ema"][k].float(), ck["model"]["state"][k].float(), atol=1e-3)
     assert card.extra["weights"].startswith("EMA")
+
+
+def test_gpu_run_script_says_what_is_wrong(tmp_path):
+    import subprocess
+
+    script = ROOT / "scripts" / "gpu_run.sh"
+    r = subprocess.run(["bash", str(script)], capture_output=True, text=True)
+    assert r.returncode == 2 and "usage:" in r.stderr
+    r = subprocess.run(["bash", str(script), str(tmp_path / "none.pack"), str(tmp_path / "out"), "1"],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "no pack at" in r.stderr and not (tmp_path / "out").exists()
+    assert "pip install" not in script.read_text().replace("pip install --no-index", "")  # never from the network

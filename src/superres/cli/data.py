@@ -132,6 +132,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="torchvision VGG16 weights (default: vgg16-397923af.pth in the torch hub cache, TORCH_HOME)")
     k.add_argument("--no-lpips", action="store_true", help="leave the LPIPS AlexNet weights out (about 5 MB)")
     k.add_argument("--val-count", type=int, default=8, metavar="N", help="held-out validation photos (default 8)")
+    k.add_argument("--min-side", type=int, metavar="PX",
+                   help="leave out photos whose short side is below this (default: the largest train-gpu crop)")
     k.add_argument("--overwrite", action="store_true", help="replace OUT.pack if it exists")
     k.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
     k.set_defaults(_handler=run_pack)
@@ -140,7 +142,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run_pack(ns: argparse.Namespace) -> int:
     import json
 
-    from ..training.gpu import GPU_SRGAN
+    from ..training.gpu import GPU_SRGAN, GPU_SRRESNET
     from ..training.pack import build_pack
 
     if ns.quality < 1 or ns.quality > 100:
@@ -151,7 +153,8 @@ def run_pack(ns: argparse.Namespace) -> int:
     try:
         m = build_pack(ns.output, ns.data, max_mb=ns.max_mb, codec=ns.codec, quality=ns.quality,
                        vgg_weights=ns.vgg_weights, vgg_layer=ns.vgg_layer or default_pack_vgg_layer(),
-                       lpips=not ns.no_lpips, val_count=ns.val_count, overwrite=ns.overwrite, progress=say)
+                       lpips=not ns.no_lpips, val_count=ns.val_count, overwrite=ns.overwrite, progress=say,
+                       min_side=ns.min_side or max(GPU_SRRESNET["hr_crop"], GPU_SRGAN["hr_crop"]))
     except FileNotFoundError as e:
         raise SuperResError(str(e)) from None
     print(json.dumps({"pack": ns.output, "bytes": m["file_bytes"], "train_images": len(m["train"]["images"]),
