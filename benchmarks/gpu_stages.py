@@ -8,7 +8,8 @@ plus any ``--srresnet-set`` / ``--srgan-set`` changes; batch 64 by default) thro
 ``train()`` with the pack's device sampler, no validation and no checkpoints, for ``--warmup``
 untimed steps (cuDNN autotuning, allocator) and then ``--steps`` timed ones. The SRGAN stage
 starts from the shipped srresnet-x4 (the same network the SRResNet stage continues). Reported:
-the median and mean wall seconds per timed step (data sampling included) and the sampler's share.
+the median and mean wall seconds per timed step (data sampling included), the sampler's share, and
+the process's CPU seconds per step (set-up included; less sensitive to a shared machine's load).
 Not part of the test suite; it reads a pack.
 """
 
@@ -33,9 +34,9 @@ def time_stage(recipe: str, over: dict, images: list, pack_name: str, warmup: in
             "keep_snapshots": False}
     cfg = make_config(recipe, None, over)
     sampler = DeviceSampler(images, cfg.hr_crop, cfg.batch_size, cfg.scale, seed=1, note=f"pack {pack_name}")
-    t0 = time.time()
+    t0, c0 = time.time(), time.process_time()
     train(recipe, [pack_name], run, overrides=cfg.to_dict(), progress=False, sampler=sampler, val_images=[])
-    wall = time.time() - t0
+    wall, cpu = time.time() - t0, time.process_time() - c0
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     rows = [r for r in rows if "s_per_step" in r]
     ends = [r["s_per_step"] * r["step"] for r in rows]  # cumulative seconds at each step
@@ -44,7 +45,11 @@ def time_stage(recipe: str, over: dict, images: list, pack_name: str, warmup: in
     return {"recipe": recipe, "batch_size": cfg.batch_size, "hr_crop": cfg.hr_crop, "precision": cfg.precision,
             "channels_last": cfg.channels_last, "timed_steps": len(per),
             "s_per_step_median": statistics.median(per), "s_per_step_mean": statistics.fmean(per),
-            "sampler_s_per_step": statistics.fmean(data), "wall_s_incl_setup": round(wall, 1)}
+            "sampler_s_per_step": statistics.fmean(data), "wall_s_incl_setup": round(wall, 1),
+            # CPU seconds of this process (all threads) per step, set-up and warm-up included: on a shared
+            # machine this moves less with other processes' load than the wall time does
+            "process_cpu_s_per_step_incl_setup": round(cpu / (warmup + steps), 2),
+            "threads": torch.get_num_threads()}
 
 
 def main() -> None:
