@@ -248,12 +248,16 @@ def test_train_gpu_on_cpu_in_half_a_minute_ends_with_usable_exports(pack, tmp_pa
     assert "already holds a GPU run" in capsys.readouterr().err
 
 
-def test_train_gpu_refuses_a_pack_without_the_vgg_layer_it_needs(pack, tmp_path, capsys):
+@pytest.mark.parametrize("srgan_set,layer", [([], "conv3_3"), (["content=perceptual"], "conv5_3")])
+def test_train_gpu_refuses_a_pack_without_the_vgg_layer_it_needs(pack, tmp_path, capsys, srgan_set, layer):
     from superres.cli import main
 
     rc = main(["train-gpu", "--pack", str(pack), "--out", str(tmp_path / "r"), "--minutes", "0.5", "--device",
-               "cpu", "--srresnet-init", "scratch", "--srresnet-set", "channels=8", "n_blocks=2"])
-    assert rc == 2 and "conv3_3" in capsys.readouterr().err
+               "cpu", "--srresnet-init", "scratch", "--srresnet-set", "channels=8", "n_blocks=2",
+               *(["--srgan-set", *srgan_set] if srgan_set else [])])
+    err = capsys.readouterr().err
+    assert rc == 2 and f"uses VGG16 {layer}" in err and "--vgg-layer" in err
+    assert not (tmp_path / "r" / "runs").exists()  # refused before anything was written
 
 
 def test_export_ships_the_ema_generator(tmp_path):

@@ -142,7 +142,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run_pack(ns: argparse.Namespace) -> int:
     import json
 
-    from ..training.gpu import GPU_SRGAN, GPU_SRRESNET
+    from ..training.gpu import GPU_SRGAN, GPU_SRRESNET, default_pack_vgg_layer
     from ..training.pack import build_pack
 
     if ns.quality < 1 or ns.quality > 100:

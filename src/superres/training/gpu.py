@@ -315,10 +315,10 @@ def train_gpu(pack_path: str | Path, out: str | Path, *, minutes: float, split: 
 
     pack = read_pack(pack_path)
     have = vgg_layer_index(pack.vgg_layer)
-    for layer in vgg_layers_needed(cfg2):
-        if vgg_layer_index(layer) > have:
-            raise SuperResError(f"the SRGAN stage uses VGG16 {layer}, but {pack_path} holds VGG16 only up to "
-                                f"{pack.vgg_layer}; rebuild it with 'superres data pack --vgg-layer {layer}'")
+    deepest = max(vgg_layers_needed(cfg2), key=vgg_layer_index)
+    if vgg_layer_index(deepest) > have:
+        raise SuperResError(f"the SRGAN stage uses VGG16 {deepest}, but {pack_path} holds VGG16 only up to "
+                            f"{pack.vgg_layer}; rebuild it with 'superres data pack --vgg-layer {deepest}'")
     if int(pack.manifest.get("scale", 4)) != cfg1.scale:
         raise SuperResError(f"{pack_path} was packed for x{pack.manifest['scale']}, the run is x{cfg1.scale}")
     out.mkdir(parents=True, exist_ok=True)
