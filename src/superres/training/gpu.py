@@ -30,7 +30,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from ..errors import InputError, OutputError, SuperResError
+from ..errors import InputError, ModelError, OutputError, SuperResError
 from ..resize import imresize
 
 __all__ = ["GPU_SRRESNET", "GPU_SRGAN", "DeviceSampler", "GpuRun", "train_gpu", "stage_overrides", "decode_to_device",
@@ -294,9 +294,8 @@ def train_gpu(pack_path: str | Path, out: str | Path, *, minutes: float, split: 
         if not p.is_file():
             try:
                 entry = get_entry(srresnet_init)
-            except Exception:  # noqa: BLE001 - one clear message for any unknown name
-                raise InputError(f"--srresnet-init: {srresnet_init!r} is neither a file nor a shipped model "
-                                 "(or 'scratch')") from None
+            except ModelError as e:
+                raise InputError(f"--srresnet-init: {srresnet_init!r} is neither a file nor 'scratch'; {e}") from None
             if entry.weights is None or not entry.weights.path.is_file():
                 raise InputError(f"--srresnet-init: {srresnet_init} has no weights file installed")
             p = entry.weights.path
@@ -314,6 +313,9 @@ def train_gpu(pack_path: str | Path, out: str | Path, *, minutes: float, split: 
     one["device"] = two["device"] = str(dev)
 
     pack = read_pack(pack_path)
+    if cfg2.vgg_net != pack.manifest["vgg"]["net"]:
+        raise SuperResError(f"the SRGAN stage uses {cfg2.vgg_net}, but packs hold {pack.manifest['vgg']['net']}: "
+                            f"--srgan-set vgg_net={pack.manifest['vgg']['net']}")
     have = vgg_layer_index(pack.vgg_layer)
     deepest = max(vgg_layers_needed(cfg2), key=vgg_layer_index)
     if vgg_layer_index(deepest) > have:
