@@ -1,94 +1,243 @@
-"""Artefact check for x4 generators: colour bias and the periodic (sub-pixel) grid.
+"""Artefacts a viewer sees in x4 upscales: grid-tied stripes/dots, colour fringes, colour shifts.
 
-    python benchmarks/artefacts.py srgan-x4 runs/srgan-x4/snapshots/step_0000500.safetensors ...
+    python benchmarks/artefacts.py                                     # every shipped model
+    python benchmarks/artefacts.py srresnet-x4 srgan-x4 srgan-x4-fast gan_generator.h5 --crops crops/
 
-What it measures, for each model (registry name or weights file):
+(on the shared development machine: prefix ``/work/bench.sh``; about 2-4 minutes for five models).
+bicubic, then each model given (registry names or weights files; default: every shipped model),
+upscales two sets of images made x4 smaller with the project's MATLAB-style bicubic, in fp32 on
+the CPU:
 
-* ``smooth dB``: PSNR on a smooth synthetic image (the one tests/test_pretrained.py uses), and
-  nearest-neighbour's on the same image. A sound model beats nearest by a wide margin.
-* ``bias R/G/B``: mean signed error per channel on that image, in levels (0-255). A colour
-  shift shows here first.
-* ``grid``: a x4 network paints each LR pixel as a 4x4 block; if the error depends on the
-  position inside the block, the output carries a periodic pattern. We average the signed
-  error over all blocks for each of the 16 positions (per channel) and report the spread
-  (max - min, levels) of those 16 means: on the smooth image, and on Set5 when given
-  (``--data``). Bicubic's spread is the floor for a model with no pattern.
+* ``photos``: the most textured 384x384 crop of each of 18 training photographs chosen for bark,
+  wood, rope, water, fur, text and fine detail (``--photos``, ``--names``);
+* ``synthetic``: the scenes of :func:`superres.artefacts.synthetic_scenes` (bark, water, fur,
+  edges, flat colours, grey text) that ``tests/test_pretrained.py`` also uses.
 
-Not part of the test suite; it reads weights and benchmark images. Numbers are levels on 0-255.
+and the table gives, per set, the figures of :mod:`superres.artefacts` (levels, 0-255; the 95th
+percentile over all 32x32 windows of the set):
+
+* ``grid``: pattern at the multiples of 1/4 cycle/px (period 4 and 2 px) beyond the reference's
+  own energy there, worst channel (luma, green-magenta or red-blue) in brackets;
+* ``chroma``: colour detail in the x4 imaging bands beyond the reference's (fringes, dots);
+* ``colour``: largest colour shift on flat or grey areas;
+
+with the thresholds of :data:`superres.artefacts.THRESHOLDS` and a verdict. ``--crops DIR``
+writes, per set, a labelled 4x-nearest mosaic of the worst windows, each model's in turn
+(bicubic | models ... | reference), with each panel's window figures. The photo mosaic shows
+crops of the training photographs: do not commit it (``../shared`` is not redistributable);
+``--photos examples/images --names chelsea coffee`` gives one of shippable images.
+
+The photos are training data and only used here to look and calibrate; the published
+numbers (Set5/Set14) come from ``superres eval``. Needs ``../shared`` for the photos (skipped
+with a note when absent).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import sys
+import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 
+#: training photos with the textures people see artefacts on (bark, dead wood, lizard on wood,
+#: rope, waves, sea, waterfall, lake, kitten, walrus, otter, sign with text, road sign, circuit
+#: board, seeds, grass, leaves, autumn leaves)
+PHOTOS = ("0130", "0134", "0041", "0066", "0025", "0032", "0135", "0011", "0101", "0031", "0104", "0048",
+          "0126", "0103", "0050", "0158", "0001", "0087")
 
-def smooth_pair() -> tuple[np.ndarray, np.ndarray]:
+
+def textured_crop(img: np.ndarray, size: int) -> np.ndarray:
+    """The ``size`` x ``size`` crop (on a 128 px lattice) with the largest median gradient."""
+    g = img.astype(np.float32).mean(2)
+    grad = np.abs(np.diff(g, axis=1))[:-1] + np.abs(np.diff(g, axis=0))[:, :-1]
+    best, at = -1.0, (0, 0)
+    for y in range(0, max(1, img.shape[0] - size + 1), 128):
+        for x in range(0, max(1, img.shape[1] - size + 1), 128):
+            v = float(np.median(grad[y:y + size, x:x + size]))
+            if v > best:
+                best, at = v, (y, x)
+    y, x = at
+    return np.ascontiguousarray(img[y:y + size, x:x + size])
+
+
+def downscale(hr: np.ndarray, scale: int = 4) -> np.ndarray:
+    """x``scale`` smaller with the project's bicubic (MATLAB imresize), rounded to uint8."""
+    import torch
+
     from superres.resize import imresize
 
-    yy, xx = np.mgrid[0:128, 0:128] / 128.0
-    hr = np.stack([0.5 + 0.4 * np.sin(6 * xx + 3 * yy), 0.5 + 0.4 * np.cos(5 * yy), 0.3 + 0.3 * xx], -1)
-    hr8 = (hr * 255).round().astype(np.uint8)
-    lr = imresize(torch.from_numpy(hr8).permute(2, 0, 1).float(), scale=0.25).round().clamp(0, 255)
-    return lr.byte().permute(1, 2, 0).numpy(), hr8
+    t = torch.from_numpy(np.ascontiguousarray(hr)).permute(2, 0, 1).float()
+    return imresize(t, scale=1 / scale).round().clamp(0, 255).byte().permute(1, 2, 0).numpy()
 
 
-def phase_spread(sr: np.ndarray, hr: np.ndarray, scale: int = 4, border: int = 8) -> float:
-    """Max over channels of (max - min) of the mean signed error at each of the scale^2 phases."""
-    e = sr.astype(np.float64) - hr.astype(np.float64)
-    e = e[border:e.shape[0] - border, border:e.shape[1] - border]
-    h, w = (e.shape[0] // scale) * scale, (e.shape[1] // scale) * scale
-    e = e[:h, :w].reshape(h // scale, scale, w // scale, scale, -1)
-    means = e.mean(axis=(0, 2))  # (scale, scale, C)
-    return float((means.max(axis=(0, 1)) - means.min(axis=(0, 1))).max())
+def load_sets(photos: Path | None, names: list[str], size: int) -> dict[str, dict[str, np.ndarray]]:
+    from PIL import Image
+
+    from superres.artefacts import synthetic_scenes
+
+    sets: dict[str, dict[str, np.ndarray]] = {}
+    if photos is not None:
+        imgs = {}
+        for n in names:
+            hits = sorted(photos.glob(n + ".*")) if not Path(n).suffix else [photos / n]
+            if not hits or not hits[0].is_file():
+                raise SystemExit(f"error: no photo {n!r} in {photos} (give --names that exist)")
+            with Image.open(hits[0]) as im:
+                imgs[hits[0].stem] = textured_crop(np.asarray(im.convert("RGB")), size)
+        sets["photos"] = imgs
+    sets["synthetic"] = synthetic_scenes()
+    return sets
 
 
-def check(model: str, data: Path | None) -> dict:
-    import superres
+def label(model: str) -> str:
+    p = Path(model)
+    return p.stem if p.suffix else model
+
+
+def run_model(model: str, images: dict[str, np.ndarray], lrs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     from superres.api import make_upscaler
-    from superres.metrics import psnr
 
     up = make_upscaler(model, device="cpu", precision="fp32")
-    lr, hr = smooth_pair()
-    sr = up.upscale_array(lr)
-    err = sr.astype(np.float64) - hr.astype(np.float64)
-    row = {"model": str(model), "smooth_psnr": psnr(sr, hr),
-           "smooth_psnr_nearest": psnr(superres.upscale(lr, model="nearest"), hr),
-           "bias_rgb": [float(err[..., c].mean()) for c in range(3)],
-           "grid_smooth": phase_spread(sr, hr)}
-    if data is not None:
-        from superres.evaluate import iter_benchmark
-
-        spreads = [phase_spread(up.upscale_array(item.lr), item.hr) for item in iter_benchmark(data, 4)]
-        row["grid_data"] = float(np.mean(spreads))
-    return row
+    return {k: up.upscale_array(lrs[k]) for k in images}
 
 
-def main() -> None:
+def mosaic(path: Path, models: list[str], outs: dict[str, dict[str, np.ndarray]], refs: dict[str, np.ndarray],
+           reports: dict, rows: int = 8, context: int = 8, zoom: int = 4) -> None:
+    """Labelled 4x-nearest mosaic: each model's worst windows in turn (bicubic's too when it is the
+    only model), ``rows`` windows in all, none overlapping another."""
+    from PIL import Image, ImageDraw
+
+    judged = [m for m in models if m != "bicubic"] or models
+    ranked = {}
+    for m in judged:  # every window of every image, worst first
+        c = []
+        for name in refs:
+            score = reports[m]["maps"][name].score()
+            c += [(float(score[i, j]), name, int(i), int(j)) for i, j in np.ndindex(score.shape)]
+        ranked[m] = sorted(c, key=lambda t: -t[0])
+    mp0 = reports[models[0]]["maps"]
+    chosen: list[tuple] = []  # (model it is worst for, image, i, j)
+
+    def free(name, i, j):
+        mp = mp0[name]
+        return all(name != d[1] or abs(i - d[2]) * mp.stride >= mp.window or abs(j - d[3]) * mp.stride >= mp.window
+                   for d in chosen)
+
+    pos = {m: 0 for m in judged}
+    while len(chosen) < rows and any(pos[m] < len(ranked[m]) for m in judged):
+        for m in judged:
+            while pos[m] < len(ranked[m]) and not free(*ranked[m][pos[m]][1:]):
+                pos[m] += 1
+            if pos[m] < len(ranked[m]) and len(chosen) < rows:
+                chosen.append((m,) + ranked[m][pos[m]][1:])
+    cols = models + ["reference"]
+    any_map = mp0[chosen[0][1]]
+    side = (any_map.window + 2 * context) * zoom
+    head, gap = 40, 6
+    sheet = Image.new("RGB", (len(cols) * (side + gap), len(chosen) * (side + head + gap)), "white")
+    draw = ImageDraw.Draw(sheet)
+    for r, (worst_for, name, i, j) in enumerate(chosen):
+        mp = reports[models[0]]["maps"][name]
+        y0, x0 = mp.origin(i, j)
+        y0, x0 = max(0, y0 - context), max(0, x0 - context)
+        top = r * (side + head + gap)
+        for c, m in enumerate(cols):
+            img = refs[name] if m == "reference" else outs[m][name]
+            crop = img[y0:y0 + side // zoom, x0:x0 + side // zoom]
+            tile = Image.fromarray(np.ascontiguousarray(crop)).resize((crop.shape[1] * zoom, crop.shape[0] * zoom),
+                                                                      Image.NEAREST)
+            sheet.paste(tile, (c * (side + gap), top + head))
+            text = f"{label(m)}"
+            if m != "reference":
+                mm = reports[m]["maps"][name]
+                text += f"\ngrid {mm.grid[i, j].max():.1f} chroma {mm.chroma[i, j]:.1f}"
+            else:
+                text += f"\n{name} y{y0} x{x0}\nworst of {label(worst_for)}"
+            draw.multiline_text((c * (side + gap) + 2, top), text, fill="black", spacing=2)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".png")
+    os.close(fd)
+    try:
+        sheet.save(tmp, format="PNG")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("models", nargs="+", help="registry names or weights files")
-    ap.add_argument("--data", default=str(ROOT.parent / "shared/data/bench/Set5"),
-                    help="benchmark set for the grid figure on real images ('' to skip)")
-    ap.add_argument("--json", help="also write the rows here")
-    args = ap.parse_args()
-    data = Path(args.data) if args.data and Path(args.data).is_dir() else None
-    rows = [check(m, data) for m in ["bicubic", *args.models]]
-    print("| model | smooth dB (nearest) | bias R / G / B | grid smooth | grid Set5 |")
-    print("|---|---|---|---|---|")
-    for r in rows:
-        b = " / ".join(f"{v:+.2f}" for v in r["bias_rgb"])
-        g = f"{r['grid_data']:.2f}" if "grid_data" in r else "-"
-        print(f"| {r['model']} | {r['smooth_psnr']:.2f} ({r['smooth_psnr_nearest']:.2f}) | {b} | "
-              f"{r['grid_smooth']:.2f} | {g} |")
+    ap.add_argument("models", nargs="*", help="registry names or weights files (default: every shipped model)")
+    ap.add_argument("--photos", default=str(ROOT.parent / "shared/data/train-hr"),
+                    help="folder of photographs ('' to skip the photo set)")
+    ap.add_argument("--names", nargs="+", default=list(PHOTOS), help="photo file names (stems) to crop")
+    ap.add_argument("--size", type=int, default=384, help="crop size in px (multiple of 4)")
+    ap.add_argument("--crops", metavar="DIR", help="write artefact_crops_<set>.png mosaics of the worst windows here")
+    ap.add_argument("--rows", type=int, default=8, help="windows per mosaic")
+    ap.add_argument("--overwrite", action="store_true", help="replace mosaics already in --crops DIR")
+    ap.add_argument("--json", help="also write the figures here")
+    args = ap.parse_args(argv)
+
+    from superres.artefacts import THRESHOLDS, measure
+    from superres.registry import list_models
+
+    if args.size % 4 or args.size < 64:
+        ap.error("--size must be a multiple of 4 and at least 64")
+    named = args.models or [e.name for e in list_models() if e.weights is not None and e.weights.installed()]
+    models = list(dict.fromkeys(["bicubic", *named]))  # bicubic first, each model once
+    for m in models:
+        if Path(m).suffix and not Path(m).is_file():
+            ap.error(f"no weights file {m}")
+    photos = Path(args.photos) if args.photos else None
+    if photos is not None and not photos.is_dir():
+        print(f"note: {photos} not found; photo set skipped", file=sys.stderr)
+        photos = None
+    crops = Path(args.crops) if args.crops else None
+    sets = load_sets(photos, args.names, args.size)
+    if crops is not None and not args.overwrite:
+        for s in sets:
+            if (crops / f"artefact_crops_{s}.png").exists():
+                ap.error(f"{crops / f'artefact_crops_{s}.png'} exists (add --overwrite to replace it)")
+
+    results: dict = {}
+    th = THRESHOLDS
+    for sname, refs in sets.items():
+        lrs = {k: downscale(v) for k, v in refs.items()}
+        outs, reports = {}, {}
+        for m in models:
+            t = time.perf_counter()
+            outs[m] = run_model(m, refs, lrs)
+            rep = measure([(outs[m][k], refs[k]) for k in refs])
+            reports[m] = {"report": rep, "maps": dict(zip(refs, rep.maps)), "seconds": time.perf_counter() - t}
+            print(f"  {sname}: {label(m)} done in {reports[m]['seconds']:.0f} s", file=sys.stderr, flush=True)
+        print(f"\n### {sname}: {len(refs)} images, {reports[models[0]]['report'].windows} windows of 32x32 px\n")
+        print(f"| model | grid (worst channel) | chroma | colour | verdict |")
+        print("|---|---|---|---|---|")
+        print(f"| threshold | {th.grid} | {th.chroma} | {th.colour} | |")
+        for m in models:
+            r = reports[m]["report"]
+            fails = r.failures()
+            verdict = "clean" if not fails else "ARTEFACTS: " + "; ".join(f.split(" >")[0] for f in fails)
+            print(f"| {label(m)} | {r.grid:.2f} ({r.grid_channel}) | {r.chroma:.2f} | {r.colour:.2f} | {verdict} |")
+        results[sname] = {label(m): {**reports[m]["report"].as_dict(), "failures": reports[m]["report"].failures()}
+                          for m in models}
+        if crops is not None:
+            path = crops / f"artefact_crops_{sname}.png"
+            mosaic(path, models, outs, refs, reports, rows=args.rows)
+            print(f"\nworst windows: {path}")
     if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=2))
+        Path(args.json).write_text(json.dumps({"models": models, "photos": list(args.names) if photos else [],
+                                               "size": args.size, "thresholds": th.__dict__, "sets": results},
+                                              indent=2))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -137,3 +137,29 @@ def test_opponent_channels_and_bad_input():
         opponent(a[..., 0])
     with pytest.raises(ValueError, match="no images"):
         measure([])
+
+
+def test_benchmark_table_json_and_crop_mosaic(tmp_path, capsys):
+    """benchmarks/artefacts.py on the synthetic set: table, JSON and the labelled mosaic."""
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    from PIL import Image
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "artefacts.py"
+    spec = importlib.util.spec_from_file_location("artefacts_benchmark", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    crops, js = tmp_path / "crops", tmp_path / "figures.json"
+    assert bench.main(["nearest", "--photos", "", "--crops", str(crops), "--rows", "3", "--json", str(js)]) == 0
+    out = capsys.readouterr().out
+    assert "| bicubic |" in out and "| nearest |" in out
+    figures = json.loads(js.read_text())["sets"]["synthetic"]
+    assert not figures["bicubic"]["failures"]
+    assert figures["nearest"]["grid"] > THRESHOLDS.grid  # nearest's 4x4 blocks are a grid pattern
+    with Image.open(crops / "artefact_crops_synthetic.png") as im:
+        assert im.width == 3 * (48 * 4 + 6)  # bicubic | nearest | reference, 48 px windows at 4x
+    with pytest.raises(SystemExit):  # an existing mosaic is kept unless --overwrite
+        bench.main(["nearest", "--photos", "", "--crops", str(crops)])
+    capsys.readouterr()
