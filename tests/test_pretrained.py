@@ -46,3 +46,53 @@ def test_shipped_model_beats_nearest_on_a_smooth_image(entry):
     sr = superres.upscale(lr8, model=entry.name)
     near = superres.upscale(lr8, model="nearest")
     assert psnr(sr, hr8) > psnr(near, hr8) + 3
+
+
+# --- visible artefacts (superres.artefacts) on images the test makes ----------------------------
+
+#: shipped files known to fail the artefact test, by sha256, with the figures measured on them
+#: (``python benchmarks/artefacts.py``). The xfail is strict and tied to the file: a replaced
+#: file runs as a normal case, and must pass.
+KNOWN_ARTEFACTS = {
+    "41f482e7bf79530ba260c2dc886e40da4c9bc9e16fac96a289c60a642b82daef":
+        "srgan-x4 of 2026-11-29: green-magenta fringes, chroma excess 2.71 > 2.0 levels here "
+        "(5.96 on training-photo crops)",
+    "f33011a1b434d07a6bfc75b0e0ea5521259ac28e195f6818b5a7ef12dea04bd1":
+        "srgan-x4-fast of 2026-11-29: pink/green dot grid, chroma excess 6.11 > 2.0 levels here "
+        "(14.79 on training-photo crops)",
+}
+
+
+def _artefact_cases():
+    cases = []
+    for e in SHIPPED:
+        sha = hashlib.sha256(e.weights.path.read_bytes()).hexdigest()
+        marks = [pytest.mark.xfail(strict=True, reason=KNOWN_ARTEFACTS[sha])] if sha in KNOWN_ARTEFACTS else []
+        cases.append(pytest.param(e, marks=marks, id=e.name))
+    return cases
+
+
+@pytest.fixture(scope="module")
+def artefact_scenes():
+    """(reference, x4-smaller input) for the synthetic bark, water, fur, edges, flat colours and grey text."""
+    from superres.artefacts import synthetic_scenes
+    from superres.resize import imresize
+
+    out = []
+    for hr in synthetic_scenes(192, seed=0).values():
+        lr = imresize(torch.from_numpy(hr).permute(2, 0, 1).float(), scale=0.25).round().clamp(0, 255)
+        out.append((hr, lr.byte().permute(1, 2, 0).numpy()))
+    return out
+
+
+@pytest.mark.skipif(not SHIPPED, reason="no trained weights are installed in this checkout")
+@pytest.mark.parametrize("entry", _artefact_cases())
+def test_shipped_model_has_no_visible_artefacts(entry, artefact_scenes):
+    """No stripes, hatching or dots tied to the 4x4 grid, no colour fringes, flat colours and
+    grey text keep their colour (thresholds: superres.artefacts.THRESHOLDS)."""
+    from superres.api import make_upscaler
+    from superres.artefacts import measure
+
+    up = make_upscaler(entry.name, device="cpu", precision="fp32")
+    report = measure([(up.upscale_array(lr), hr) for hr, lr in artefact_scenes])
+    assert not report.failures(), f"{entry.name}: " + "; ".join(report.failures())
