@@ -111,7 +111,7 @@ def run_model(model: str, images: dict[str, np.ndarray], lrs: dict[str, np.ndarr
 def mosaic(path: Path, models: list[str], outs: dict[str, dict[str, np.ndarray]], refs: dict[str, np.ndarray],
            reports: dict, rows: int = 8, context: int = 8, zoom: int = 4) -> None:
     """Labelled 4x-nearest mosaic: each model's worst windows in turn (bicubic's too when it is the
-    only model), ``rows`` windows in all, none overlapping another."""
+    only model), ``rows`` windows in all, none near another."""
     from PIL import Image, ImageDraw
 
     judged = [m for m in models if m != "bicubic"] or models
@@ -125,9 +125,10 @@ def mosaic(path: Path, models: list[str], outs: dict[str, dict[str, np.ndarray]]
     mp0 = reports[models[0]]["maps"]
     chosen: list[tuple] = []  # (model it is worst for, image, i, j)
 
-    def free(name, i, j):
+    def free(name, i, j):  # windows 2 apart at least: neighbours share most of their (pooled) spectra
         mp = mp0[name]
-        return all(name != d[1] or abs(i - d[2]) * mp.stride >= mp.window or abs(j - d[3]) * mp.stride >= mp.window
+        far = 2 * mp.window
+        return all(name != d[1] or abs(i - d[2]) * mp.stride >= far or abs(j - d[3]) * mp.stride >= far
                    for d in chosen)
 
     pos = {m: 0 for m in judged}
