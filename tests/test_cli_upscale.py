@@ -399,7 +399,7 @@ def test_existing_output_is_not_overwritten_without_flag(tmp_path, capsys):
     existing = tmp_path / "a_x4.png"
     existing.write_bytes(b"precious")
     rc, err = cli(capsys, "upscale", src, "--model", "bicubic")
-    assert rc == 1
+    assert rc == 2  # the exit-code table: an existing output stops the run before any work
     assert len(error_lines(err)) == 1 and "--overwrite" in err
     assert existing.read_bytes() == b"precious"
     assert listing(tmp_path) == {"a.png", "a_x4.png"}

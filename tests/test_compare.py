@@ -17,7 +17,7 @@ from PIL import Image
 
 from superres import compare as C
 from superres.cli import main
-from superres.errors import InputError, ModelError
+from superres.errors import InputError, ModelError, UsageError
 from superres.metrics import psnr, ssim
 
 
@@ -163,7 +163,7 @@ def test_hr_mode_lpips_when_available(tiny_model, monkeypatch):
 def test_hr_mode_rejects_tiny_inputs_and_bad_crops():
     with pytest.raises(InputError, match="too small to shrink"):
         C.compare_hr(photo(7, 30), ["bicubic"], device="cpu")
-    with pytest.raises(InputError, match="outside"):
+    with pytest.raises(UsageError, match="outside"):
         C.compare_hr(photo(48, 40), ["bicubic"], crop=(40, 0, 16, 16), device="cpu")
 
 

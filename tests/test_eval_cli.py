@@ -268,10 +268,10 @@ def test_cli_errors_are_one_line(tmp_path, capsys, args, message):
 
 def test_cli_missing_or_empty_data_folder(tmp_path, capsys):
     rc, out, err = cli(capsys, "eval", "-m", "bicubic", "--data", tmp_path / "nope")
-    assert rc == 2 and "is not a folder" in err
+    assert rc == 1 and "is not a folder" in err  # an input that cannot be used (the exit-code table)
     (tmp_path / "empty").mkdir()
     rc, out, err = cli(capsys, "eval", "-m", "bicubic", "--data", tmp_path / "empty")
-    assert rc == 2 and "holds no images" in err
+    assert rc == 1 and "holds no images" in err
 
 
 def test_cli_never_overwrites_results_without_flag(tmp_path, capsys):

@@ -692,11 +692,7 @@ def animate_file(src: str | os.PathLike, output: str | os.PathLike | None, opts:
 
     src = Path(src)
     t0 = time.perf_counter()
-    try:
-        reader = open_animation(src, max_pixels=opts.max_pixels)
-    except InputError as e:
-        e.exit_code = 1
-        raise
+    reader = open_animation(src, max_pixels=opts.max_pixels)
     with reader:
         info = reader.info
         out = Path(output) if output is not None else default_output(src, info.format)

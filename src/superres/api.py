@@ -19,7 +19,8 @@ from .errors import InputError, SuperResError
 from .inference import Upscaler
 from .io.images import DEFAULT_MAX_PIXELS, Picture, from_pil, read_image, to_pil
 
-__all__ = ["upscale", "upscale_picture", "apply_srgan", "make_upscaler", "make_upscaler_checked", "resize_array"]
+__all__ = ["upscale", "upscale_picture", "apply_srgan", "make_upscaler", "make_upscaler_checked", "resize_array",
+           "output_size", "check_output_size"]
 
 _CACHE: dict[tuple, Any] = {}
 
@@ -61,21 +62,20 @@ def make_upscaler(model="srgan-x4", *, device: str = "auto", tile: int | None = 
 def make_upscaler_checked(model, *, device: str = "auto", tile: int | None = None, tile_pad: int | None = None,
                           precision: str = "auto", backend: str = "torch") -> Upscaler:
     """:func:`make_upscaler` for commands: any failure to build the model becomes one
-    :class:`~superres.errors.ModelError` line (``exit_code`` 2), never a traceback."""
+    :class:`~superres.errors.ModelError` line (exit code 2), never a traceback."""
     from .errors import ModelError
 
     try:
         return make_upscaler(model, device=device, tile=tile, tile_pad=tile_pad, precision=precision,
                              backend=backend)
     except SuperResError as e:
-        e.exit_code = 2
-        raise
+        if isinstance(e, ModelError):
+            raise
+        raise ModelError(str(e)) from None  # whatever went wrong, the model cannot be used: exit code 2
     except (RuntimeError, ValueError, OSError) as e:  # e.g. weights that do not fit the architecture
         lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()] or [type(e).__name__]
         first = lines[0] + (" " + lines[1] if lines[0].endswith(":") and len(lines) > 1 else "")
-        err = ModelError(f"cannot load model {str(model)!r}: {first} (do the weights belong to this model?)")
-        err.exit_code = 2
-        raise err from None
+        raise ModelError(f"cannot load model {str(model)!r}: {first} (do the weights belong to this model?)") from None
 
 
 def resize_array(arr: np.ndarray, size: tuple[int, int], kernel: str = "bicubic") -> np.ndarray:
@@ -96,13 +96,68 @@ def resize_array(arr: np.ndarray, size: tuple[int, int], kernel: str = "bicubic"
     return out[:, :, 0] if squeeze else out
 
 
+def output_size(width: int, height: int, scale: int, outscale: float | None = None) -> tuple[int, int]:
+    """(width, height) of the upscaled image: ``scale`` times, or ``outscale`` times (rounded) if given."""
+    if outscale and abs(outscale - scale) > 1e-9:
+        return round(width * outscale), round(height * outscale)
+    return width * scale, height * scale
+
+
+def _physical_memory() -> int | None:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # not POSIX: no guard beyond the pixel limit
+        return None
+
+
+def check_output_size(width: int, height: int, scale: int, outscale: float | None = None, *,
+                      max_pixels: int | None = DEFAULT_MAX_PIXELS, channels: int = 3,
+                      name: str = "") -> tuple[int, int]:
+    """The output size of a ``width`` x ``height`` input, refused before any work when unusable.
+
+    Raises :class:`InputError` when the output would be empty (``outscale`` too
+    small) or larger than ``scale * scale * max_pixels`` (the pixel limit
+    scaled like the image), and :class:`~superres.errors.OutOfMemory` when its
+    buffers alone (float32 model output, the final array, the resize's float
+    planes) would not fit in this machine's memory. ``name`` prefixes messages.
+    """
+    from .errors import OutOfMemory
+
+    W, H = output_size(width, height, scale, outscale)
+    scaled = f"--outscale {outscale:g}" if outscale else f"x{scale}"
+    if W < 1 or H < 1:
+        raise InputError(f"{name}{scaled} would make a {W}x{H} image from {width}x{height}; "
+                         f"use an --outscale of at least {1 / min(width, height):.3g}")
+    limit = max_pixels * scale * scale if max_pixels else None
+    if limit and W * H > limit:
+        raise InputError(f"{name}{scaled} would make a {W}x{H} image ({W * H / 1e6:,.0f} MP), over the output "
+                         f"limit of {limit / 1e6:,.0f} MP ({scale}x{scale} --max-pixels); use a smaller "
+                         "--outscale, or raise --max-pixels if this is intended")
+    native = width * height * scale * scale * channels
+    need = native * (4 + 1)  # float32 model output + the uint8 result
+    if (W, H) != (width * scale, height * scale):
+        need += native * 4 // channels + W * height * scale * 4 + W * H * (4 + channels)  # one float plane at a time
+    ram = _physical_memory()
+    if ram and need > ram:
+        raise OutOfMemory(f"{name}a {W}x{H} output needs about {need / 2**30:,.1f} GiB, more than this machine's "
+                          f"{ram / 2**30:,.1f} GiB of memory; use a smaller --outscale or a smaller input "
+                          "(--tile bounds the model's working memory, not the output's)")
+    return W, H
+
+
 def upscale_picture(pic: Picture, upscaler: Upscaler, *, alpha: str = "bicubic", outscale: float | None = None,
-                    progress=None) -> Picture:
-    """Upscale a :class:`Picture` (colour, alpha, bit depth and metadata handled)."""
+                    progress=None, max_pixels: int | None = None) -> Picture:
+    """Upscale a :class:`Picture` (colour, alpha, bit depth and metadata handled).
+
+    The output size is checked first (:func:`check_output_size`; ``max_pixels``
+    None = no pixel limit, only the memory check).
+    """
     if alpha not in ("bicubic", "model"):
         raise SuperResError(f"alpha must be 'bicubic' or 'model', got {alpha!r}")
     s = upscaler.scale
     h, w = pic.color.shape[:2]
+    size = check_output_size(w, h, s, outscale, max_pixels=max_pixels,
+                             channels=3 + (pic.alpha is not None))
     src = pic.color
     if pic.alpha is not None:
         from .animate import bleed
@@ -117,8 +172,7 @@ def upscale_picture(pic: Picture, upscaler: Upscaler, *, alpha: str = "bicubic",
             a = upscaler.upscale_array(pic.alpha[:, :, None])[:, :, 0]
         else:
             a = resize_array(pic.alpha, (w * s, h * s), "bicubic")
-    if outscale and abs(outscale - s) > 1e-9:
-        size = (max(1, round(w * outscale)), max(1, round(h * outscale)))
+    if size != (w * s, h * s):
         kernel = "bicubic" if outscale < s else "lanczos"
         color = resize_array(color, size, kernel)
         a = resize_array(a, size, kernel) if a is not None else None
@@ -164,10 +218,12 @@ def upscale(image, model="srgan-x4", *, outscale: float | None = None, tile: int
     up = make_upscaler(model, device=device, tile=tile, precision=precision)
     if isinstance(image, (str, os.PathLike)):
         pic = read_image(Path(image), max_pixels=max_pixels)
-        return to_pil(upscale_picture(pic, up, alpha=alpha, outscale=outscale, progress=progress))
+        return to_pil(upscale_picture(pic, up, alpha=alpha, outscale=outscale, progress=progress,
+                                               max_pixels=max_pixels))
     if isinstance(image, np.ndarray):
         pic, kind = _array_to_picture(image)
-        out = upscale_picture(pic, up, alpha=alpha, outscale=outscale, progress=progress)
+        out = upscale_picture(pic, up, alpha=alpha, outscale=outscale, progress=progress,
+                                               max_pixels=max_pixels)
         planes = out.color if out.alpha is None else np.dstack([out.color, out.alpha])
         if image.ndim == 2:
             planes = planes[:, :, 0]
@@ -184,7 +240,8 @@ def upscale(image, model="srgan-x4", *, outscale: float | None = None, tile: int
             raise InputError(f"{w}x{h} is over the {max_pixels / 1e6:.1f} MP limit; pass max_pixels=")
         if w < 2 or h < 2:
             raise InputError(f"{w}x{h} is too small to upscale (need at least 2x2)")
-        return to_pil(upscale_picture(from_pil(image), up, alpha=alpha, outscale=outscale, progress=progress))
+        return to_pil(upscale_picture(from_pil(image), up, alpha=alpha, outscale=outscale, progress=progress,
+                                      max_pixels=max_pixels))
     raise InputError(f"cannot upscale a {type(image).__name__}; pass a path, PIL image or NumPy array")
 
 

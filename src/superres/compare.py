@@ -44,7 +44,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from .errors import InputError, ModelError
+from .errors import InputError, ModelError, UsageError
 
 __all__ = [
     "Panel", "Comparison", "DEFAULT_HR_MODELS", "DEFAULT_LR_MODELS", "DEFAULT_DIFF",
@@ -323,9 +323,9 @@ def auto_crop(lr: np.ndarray, scale: int, size: int | tuple[int, int] | None = N
 def _check_crop(crop: Sequence[int], out_w: int, out_h: int) -> tuple[int, int, int, int]:
     x, y, w, h = (int(v) for v in crop)
     if w <= 0 or h <= 0:
-        raise InputError(f"crop {x},{y},{w},{h}: width and height must be positive")
+        raise UsageError(f"crop {x},{y},{w},{h}: width and height must be positive")
     if x < 0 or y < 0 or x + w > out_w or y + h > out_h:
-        raise InputError(f"crop {x},{y},{w},{h} lies outside the {out_w}x{out_h} output "
+        raise UsageError(f"crop {x},{y},{w},{h} lies outside the {out_w}x{out_h} output "
                          "(give x,y,w,h in output pixels)")
     return x, y, w, h
 

@@ -6,8 +6,11 @@ the work, importing heavy modules lazily and calling library functions with
 explicit arguments. ``superres --help`` therefore imports neither torch nor
 training or video code.
 
-Exit codes: 0 success, 1 some inputs failed, 2 usage error (argparse, bad
-option values, unknown model).
+Exit codes (one table for every command, defined with the error classes in
+:mod:`superres.errors`): 0 success, 1 an input could not be used (the others in
+a multi-input run were done), 2 the command cannot run as given and nothing was
+written (argparse, bad option values, unknown model, output exists), 130
+interrupted.
 """
 
 from __future__ import annotations
@@ -53,13 +56,13 @@ def build_parser(commands: dict[str, str] | None = None) -> argparse.ArgumentPar
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ..errors import SuperResError
+    from ..errors import ExitCode, SuperResError
 
     parser = build_parser()
     ns = parser.parse_args(argv)
     if not getattr(ns, "command", None):
         parser.print_help()
-        return 2
+        return ExitCode.USAGE
     from .._alloc import tune_allocator
 
     tune_allocator()  # big tensors stay in the heap between layers (see superres._alloc)
@@ -67,10 +70,14 @@ def main(argv: list[str] | None = None) -> int:
         return int(ns._handler(ns) or 0)
     except SuperResError as e:
         print(f"superres {ns.command}: error: {e}", file=sys.stderr)
-        return getattr(e, "exit_code", 2 if ns.command != "upscale" else 1)
-    except KeyboardInterrupt:
-        print(f"superres {ns.command}: interrupted", file=sys.stderr)
-        return 130
+        return int(e.exit_code)
+    except MemoryError:  # not turned into OutOfMemory by the command: still one line, not a traceback
+        print(f"superres {ns.command}: error: out of memory; use a smaller --tile (e.g. --tile 128) "
+              "or a smaller input", file=sys.stderr)
+        return ExitCode.INPUT
+    except KeyboardInterrupt as e:  # a command may say how to resume in the exception's message
+        print(f"superres {ns.command}: interrupted{'; ' + str(e) if str(e) else ''}", file=sys.stderr)
+        return ExitCode.INTERRUPTED
 
 
 if __name__ == "__main__":  # python -m superres.cli

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_model_options, int_in_range, non_negative_int, positive_int
+from .common import add_model_options, int_in_range, non_negative_int, pixel_count, positive_int
 
 HELP = "upscale an animated GIF/APNG/WebP or a video (MP4, WebM, MOV), optionally side by side"
 EPILOG = """\
@@ -27,7 +27,8 @@ removes GAN texture flicker without blurring. The summary line gives the
 flicker figure: mean |change| (0-255) of the output where the input did not change.
 
 Existing files are never overwritten without --overwrite. Exit codes: 0 done,
-1 the input could not be used, 2 usage error.
+1 the input could not be used, 2 the command cannot run as given (nothing
+written; e.g. an output exists), 130 interrupted.
 """
 
 
@@ -56,7 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch", type=positive_int, default=None, metavar="N",
                    help="frames per network call (default: from the memory budget, at most 8)")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
-    p.add_argument("--max-pixels", type=positive_int, default=None, metavar="N",
+    p.add_argument("--max-pixels", type=pixel_count, default=None, metavar="N",
                    help="refuse canvases larger than N pixels (default 50,000,000)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     p.set_defaults(_handler=run)
@@ -68,7 +69,7 @@ def run(ns: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ..animate import AnimateOptions, animate_file
-    from ..errors import InputError, SuperResError
+    from ..errors import OutOfMemory, is_out_of_memory
     from ..io.images import DEFAULT_MAX_PIXELS
     from .common import progress_enabled, route_warnings
 
@@ -85,14 +86,13 @@ def run(ns: argparse.Namespace) -> int:
         route_warnings(ns.quiet)
         try:
             rep = animate_file(ns.input, Path(ns.output) if ns.output else None, opts)
-        except InputError as e:
-            e.exit_code = getattr(e, "exit_code", 1)
+        except OutOfMemory:
             raise
-        except SuperResError as e:
-            e.exit_code = getattr(e, "exit_code", 2)
-            raise
-        except MemoryError:
-            raise SuperResError("out of memory; use a smaller --tile or --batch 1") from None
+        except (MemoryError, RuntimeError) as e:
+            if not is_out_of_memory(e):
+                raise
+            raise OutOfMemory(f"{ns.input}: out of memory; use a smaller --tile (e.g. --tile 128) "
+                              "or --batch 1") from None
     if not ns.quiet:
         flick = ""
         if rep.flicker is not None:

@@ -61,6 +61,17 @@ def int_in_range(lo: int, hi: int):
     return parse
 
 
+def pixel_count(text: str) -> int:
+    """An argparse type for pixel counts: 50000000, 50_000_000 or 5e7."""
+    try:
+        v = float(text.replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of pixels (e.g. 50000000 or 5e7), got {text!r}") from None
+    if not (v >= 1 and v != float("inf") and v == int(v)):
+        raise argparse.ArgumentTypeError(f"must be a positive whole number of pixels, got {text!r}")
+    return int(v)
+
+
 def positive_float(text: str) -> float:
     try:
         v = float(text)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import non_negative_int, positive_int
+from .common import non_negative_int, pixel_count
 
 HELP = "compare upscalers side by side (PNG figure, optional HTML report)"
 EPILOG = """\
@@ -78,7 +78,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tile", type=non_negative_int, default=None, metavar="N",
                    help="LR tile size (default: from a memory budget; 0 = never tile)")
     p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
-    p.add_argument("--max-pixels", type=positive_int, default=None, metavar="N",
+    p.add_argument("--max-pixels", type=pixel_count, default=None, metavar="N",
                    help="refuse inputs larger than N pixels (default 50,000,000)")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")

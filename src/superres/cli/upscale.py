@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .common import add_model_options, int_in_range, positive_float, positive_int
+from .common import add_model_options, int_in_range, pixel_count, positive_float
 from .upscale_ray import EPILOG as RAY_EPILOG
 from .upscale_ray import add_options as add_ray_options
 
@@ -20,8 +20,18 @@ examples:
 
 --outscale F gives a final scale other than the model's native 4 (e.g. 2, 3 or 8):
 the model output is resized with Lanczos (up) or antialiased bicubic (down).
+The output size is checked before any work: at most 16 x --max-pixels, and it
+must fit in memory.
+
 Existing files are never overwritten without --overwrite, and an input is never
-overwritten at all. Exit codes: 0 all done, 1 some inputs failed, 2 usage error.
+overwritten at all. An existing output stops the run before any work, unless
+--skip-existing keeps it (when it is complete: the whole file decodes, at the
+size this run would write; a damaged one is written again), which resumes an
+interrupted run.
+
+Exit codes: 0 all done, 1 some inputs failed (each named on its own line; the
+rest were done), 2 the command cannot run as given (nothing written), 130
+interrupted. See "Exit codes" in the README.
 
 """ + RAY_EPILOG
 
@@ -34,8 +44,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="output file (one input) or folder (default: beside each input, with --suffix)")
     add_model_options(p)
     p.add_argument("--suffix", default="_x4", help="added to output names (default: _x4)")
-    p.add_argument("--format", choices=["png", "jpg", "webp", "tif", "bmp"], default=None,
-                   help="output format when -o is a folder or omitted (default: png)")
+    p.add_argument("--format", choices=["png", "jpg", "webp", "tif", "bmp", "keep"], default=None,
+                   help="output format when -o is a folder or omitted (default: png); keep = each "
+                        "input's own format (a.png -> a_x4.png, a.jpg -> a_x4.jpg)")
     p.add_argument("--outscale", type=positive_float, default=None, metavar="F",
                    help="final scale factor if not the model's (e.g. 2, 3, 8)")
     p.add_argument("--alpha", choices=["bicubic", "model"], default="bicubic",
@@ -43,9 +54,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quality", type=int_in_range(0, 100), default=None,
                    help="JPEG/WebP quality 0-100 (default 95); PNG: zlib level 0-9")
     p.add_argument("-r", "--recursive", action="store_true", help="descend into sub-folders")
-    p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    existing = p.add_mutually_exclusive_group()
+    existing.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    existing.add_argument("--skip-existing", action="store_true",
+                          help="keep outputs that already exist and are complete; do the rest (resumes an "
+                               "interrupted run)")
     p.add_argument("--keep-metadata", action="store_true", help="copy EXIF metadata (ICC is always kept)")
-    p.add_argument("--max-pixels", type=positive_int, default=None, metavar="N",
+    p.add_argument("--max-pixels", type=pixel_count, default=None, metavar="N",
                    help="refuse inputs larger than N pixels (default 50,000,000)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars or summary")
     add_ray_options(p)
@@ -56,7 +71,6 @@ def run(ns: argparse.Namespace) -> int:
     import os
     import warnings
 
-    from ..errors import SuperResError
     from .common import route_warnings
     from .upscale_impl import UpscaleOptions, upscale_paths
     from .upscale_ray import check_ray_options
@@ -75,15 +89,11 @@ def run(ns: argparse.Namespace) -> int:
         backend=ns.backend,
         suffix=ns.suffix, out_format=ns.format, outscale=ns.outscale, alpha=ns.alpha, quality=ns.quality,
         recursive=ns.recursive, overwrite=ns.overwrite, keep_metadata=ns.keep_metadata,
-        max_pixels=ns.max_pixels, quiet=ns.quiet,
+        max_pixels=ns.max_pixels, quiet=ns.quiet, skip_existing=ns.skip_existing,
     )
     # a trailing slash always means a folder, even for a name like "out.png/"
     output_is_dir = bool(ns.output) and ns.output.endswith(("/", os.sep))
     with warnings.catch_warnings():  # restores the caller's warning state (main() may run in-process)
         route_warnings(ns.quiet)
-        try:
-            return upscale_paths(ns.inputs, Path(ns.output) if ns.output else None, opts,
-                                 output_is_dir=output_is_dir)
-        except SuperResError as e:
-            e.exit_code = getattr(e, "exit_code", 2)
-            raise
+        return upscale_paths(ns.inputs, Path(ns.output) if ns.output else None, opts,
+                             output_is_dir=output_is_dir)

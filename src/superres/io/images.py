@@ -39,9 +39,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError, OutputError
+from ..errors import InputError, OutOfMemory, OutputError
 
-__all__ = ["Picture", "read_image", "write_image", "from_pil", "to_pil", "DEFAULT_MAX_PIXELS",
+__all__ = ["Picture", "read_image", "image_header", "write_image", "from_pil", "to_pil", "DEFAULT_MAX_PIXELS",
            "OUTPUT_FORMATS", "check_output_path"]
 
 #: refuse inputs larger than this many pixels (a decompression-bomb guard); --max-pixels changes it
@@ -163,11 +163,10 @@ def _is_16bit_rgb(im) -> bool:
     return False
 
 
-def read_image(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Picture:
-    """Read an image file into a :class:`Picture` (raises :class:`InputError`)."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
+def _probe(path: Path) -> tuple[int, int, str]:
+    """(width, height, format) from the file's header, without decoding the pixels."""
+    from PIL import Image, UnidentifiedImageError
 
-    path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: no such file")
     if path.is_dir():
@@ -179,11 +178,10 @@ def read_image(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIX
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             old_limit = Image.MAX_IMAGE_PIXELS
-            Image.MAX_IMAGE_PIXELS = None  # our own limit below replaces Pillow's
+            Image.MAX_IMAGE_PIXELS = None  # our own limit replaces Pillow's
             try:
                 with Image.open(path) as probe:
-                    w, h = probe.size
-                    fmt = probe.format
+                    return probe.size[0], probe.size[1], probe.format
             finally:
                 Image.MAX_IMAGE_PIXELS = old_limit
     except UnidentifiedImageError:
@@ -191,6 +189,35 @@ def read_image(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIX
                          "or the file is damaged") from None
     except Exception as e:  # noqa: BLE001 - a damaged file can make a Pillow plugin raise anything
         raise InputError(f"{path}: cannot read: {_damaged(e)}") from None
+
+
+def image_header(path: str | os.PathLike) -> tuple[int, int, bool]:
+    """(width, height, has_alpha) of an image file as :func:`read_image` would return it
+    (EXIF orientation applied), read from its header only (raises :class:`InputError`)."""
+    from PIL import Image
+
+    path = Path(path)
+    w, h, _ = _probe(path)
+    old_limit = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None
+    try:
+        with Image.open(path) as im:
+            alpha = "A" in im.mode or "transparency" in im.info
+            if im.getexif().get(0x0112, 1) in (5, 6, 7, 8):
+                w, h = h, w
+    except Exception as e:  # noqa: BLE001 - a damaged file can make a Pillow plugin raise anything
+        raise InputError(f"{path}: cannot read: {_damaged(e)}") from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = old_limit
+    return w, h, alpha
+
+
+def read_image(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Picture:
+    """Read an image file into a :class:`Picture` (raises :class:`InputError`)."""
+    from PIL import Image, ImageOps
+
+    path = Path(path)
+    w, h, fmt = _probe(path)
     if max_pixels and w * h > max_pixels:
         if max_pixels >= 100_000:
             size = f"{w * h / 1e6:.1f} megapixels, over the limit of {max_pixels / 1e6:.1f} MP"
@@ -226,6 +253,9 @@ def read_image(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIX
                     pic.source_mode = "LA"
     except InputError as e:
         raise InputError(f"{path}: {e}") from None
+    except MemoryError:
+        raise OutOfMemory(f"{path}: out of memory decoding this {w}x{h} image ({w * h / 1e6:,.0f} MP); "
+                          "lower --max-pixels to refuse such files, or use a machine with more memory") from None
     except Exception as e:  # noqa: BLE001 - a damaged file can make a Pillow decoder raise anything
         raise InputError(f"{path}: cannot decode: {_damaged(e)}") from None
     finally:
