@@ -121,6 +121,21 @@ def _unwrap(obj: Any) -> tuple[dict[str, torch.Tensor], str]:
     return state, wrapper
 
 
+def _pickle_reason(e: BaseException) -> str:
+    """The part of torch's weights_only refusal that says what was refused, whole and on one line.
+
+    torch's text is several paragraphs: a generic preamble (which suggests
+    ``weights_only=False``, advice we do not repeat), the reason (e.g. "Trying to
+    load unsupported GLOBAL posix.system ..."), and a link. Sentences are kept
+    whole; nothing is cut mid-sentence.
+    """
+    paras = [" ".join(p.split()) for p in str(e).split("\n\n") if p.strip()]
+    reason = next((p for p in paras if "GLOBAL" in p or "nsupported" in p or "not an allowed" in p), None)
+    if reason is None and paras:
+        reason = paras[0].split(". ")[0].rstrip(".")  # the first whole sentence
+    return (reason or type(e).__name__).rstrip(".")
+
+
 def read_state_dict(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], str]:
     """Tensors of a ``.pth``/``.pt``/``.ckpt`` (weights_only) or ``.safetensors`` file, float32.
 
@@ -143,7 +158,7 @@ def read_state_dict(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], s
         except pickle.UnpicklingError as e:
             raise ModelError(
                 f"{path}: refused by torch.load(weights_only=True): it pickles Python objects, not just tensors "
-                f"({str(e).splitlines()[0][:160]}). Load it where it was made and save model.state_dict() "
+                f"({_pickle_reason(e)}). Load it where it was made and save model.state_dict() "
                 "(or use safetensors)"
             ) from None
         except (RuntimeError, EOFError, ValueError, OSError) as e:

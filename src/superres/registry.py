@@ -216,7 +216,12 @@ def load_model(name_or_path: str | os.PathLike, device: str = "cpu"):
         raise ModelError(f"{p} is a folder; give a weights file (.safetensors, .h5, .pth)")
     from .weights import load_weights, read_header
 
-    if p.suffix == ".safetensors" and read_header(p).get("format") == "superres":
+    try:  # a superres file is recognised by its header whatever its name ends with
+        ours = p.suffix.lower() not in (".pth", ".pt", ".h5", ".hdf5", ".ckpt") and \
+            read_header(p).get("format") == "superres"
+    except ModelError:
+        ours = False
+    if ours:
         model = load_weights(p, device=device)
     else:
         try:

@@ -31,7 +31,8 @@ from torch import nn
 
 from .errors import ModelError
 
-__all__ = ["FORMAT_VERSION", "ModelCard", "save_weights", "load_weights", "read_header", "sha256_file"]
+__all__ = ["FORMAT_VERSION", "ModelCard", "save_weights", "load_weights", "read_header", "sha256_file",
+           "check_state_fits"]
 
 FORMAT_VERSION = 1
 
@@ -135,6 +136,31 @@ def read_header(path: str | os.PathLike) -> dict[str, str]:
     return header.get("__metadata__", {}) or {}
 
 
+def check_state_fits(model: nn.Module, state: dict[str, torch.Tensor], prefix: str = "",
+                     what: str = "the model") -> None:
+    """Raise a one-line :class:`ModelError` unless ``state`` has exactly ``model``'s tensors and shapes.
+
+    The first mismatching tensor is named (in the model's order), with both
+    shapes, instead of torch's multi-line list of every difference.
+    """
+    own = model.state_dict()
+    for k, v in own.items():
+        if k in state and tuple(state[k].shape) != tuple(v.shape):
+            n = sum(1 for j, w in own.items() if j in state and tuple(state[j].shape) != tuple(w.shape))
+            more = f" (and {n - 1} more)" if n > 1 else ""
+            raise ModelError(f"{prefix}shape mismatch: tensor {k!r} is {list(state[k].shape)} in the file but "
+                             f"{what} needs {list(v.shape)}{more}; the file's header does not describe its "
+                             "tensors (re-export the weights, or convert the original checkpoint)")
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    if missing or unexpected:
+        parts = ([f"missing tensor {missing[0]!r}" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")]
+                 if missing else []) + \
+                ([f"unexpected tensor {unexpected[0]!r}" + (f" (and {len(unexpected) - 1} more)"
+                                                           if len(unexpected) > 1 else "")] if unexpected else [])
+        raise ModelError(f"{prefix}weights do not match {what}: {', '.join(parts)}")
+
+
 def load_weights(path: str | os.PathLike, device: str | torch.device = "cpu") -> nn.Module:
     """Rebuild and return the network stored in a superres ``.safetensors`` file (eval mode)."""
     from safetensors.torch import load_file
@@ -157,13 +183,18 @@ def load_weights(path: str | os.PathLike, device: str | torch.device = "cpu") ->
     arch = meta.get("arch", "")
     if arch not in ARCHITECTURES:
         raise ModelError(f"{path}: unknown architecture {arch!r}; known: {', '.join(ARCHITECTURES)}")
-    args: dict[str, Any] = json.loads(meta.get("args", "{}"))
-    model = ARCHITECTURES[arch](**args)
-    state = load_file(str(path), device="cpu")
+    try:
+        args: dict[str, Any] = json.loads(meta.get("args", "{}"))
+        model = ARCHITECTURES[arch](**args)
+    except (TypeError, ValueError) as e:
+        raise ModelError(f"{path}: the header's {arch} arguments are unusable ({e}); re-export the weights") from None
+    try:
+        state = load_file(str(path), device="cpu")
+    except Exception as e:  # noqa: BLE001 - safetensors raises its own error type (truncated, bad offsets)
+        raise ModelError(f"{path}: unreadable safetensors file ({' '.join(str(e).split())}); "
+                         "the file may be truncated: download or export it again") from None
     state = {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    if missing or unexpected:
-        raise ModelError(f"{path}: weights do not match {arch}{args}: "
-                         f"missing {missing[:3]}, unexpected {unexpected[:3]}")
+    check_state_fits(model, state, f"{path}: ", f"{arch} with {json.dumps(args, sort_keys=True)}")
+    model.load_state_dict(state)
     model.card = ModelCard.from_dict(json.loads(meta["card"])) if "card" in meta else None
     return model.eval().to(device)
