@@ -257,8 +257,14 @@ def test_cli_compare_and_also_bicubic(tmp_path, capsys, tiny_weights):
     bic = read_animation(out.with_name("big_bicubic.gif"))
     assert bic.info.n_frames == 4 and bic.info.size == (32, 24)
     html = out.with_name("big_compare.html").read_text()
-    assert 'src="../m.gif"' in html and 'src="big.gif"' in html and 'src="big_bicubic.gif"' in html
-    assert 'src="big_compare.gif"' in html and "width: 32px" in html and "pixelated" in html
+    # self-contained: every file is embedded, in the order input, bicubic, model, side by side
+    import base64
+    import re
+
+    uris = re.findall(r'src="data:image/gif;base64,([^"]+)"', html)
+    files = [src, out.with_name("big_bicubic.gif"), out, out.with_name("big_compare.gif")]
+    assert [base64.b64decode(u) for u in uris] == [f.read_bytes() for f in files]
+    assert "width: 32px" in html and "pixelated" in html and "../" not in html
 
 
 def test_cli_compare_with_bicubic_model_has_two_panels(tmp_path, capsys):
@@ -278,6 +284,19 @@ def test_cli_stabilize_and_output_formats(tmp_path, capsys):
         assert read_animation(tmp_path / name).info.size == (32, 24)
     rc, err = cli(capsys, "animate", src, "-o", tmp_path / "d.gif", "--dither", "--palette", "global")
     assert rc == 0, err
+
+
+def test_compare_page_over_the_embed_limit_links_outputs_beside_it(tmp_path):
+    from superres.animate import compare_html
+
+    (tmp_path / "in").mkdir()
+    (tmp_path / "out").mkdir()
+    src = moving_gif(tmp_path / "in" / "m.gif")
+    out = tmp_path / "out" / "big.gif"
+    out.write_bytes(src.read_bytes() * 4)
+    page = compare_html(src, [("model", out)], base=out.parent, embed_limit=src.stat().st_size)
+    assert page.count("data:image/gif;base64,") == 1  # the input, which lives elsewhere, is embedded
+    assert 'src="big.gif"' in page and "../" not in page and "keep this page beside them" in page
 
 
 def test_cli_never_overwrites(tmp_path, capsys):

@@ -373,22 +373,51 @@ class CompareBuilder:
         return Frame(rgb, alpha, lr.duration_ms, lr.index)
 
 
+#: media type of each file kind a compare page shows (for data: URIs)
+_MEDIA_TYPES = {".gif": "image/gif", ".png": "image/png", ".apng": "image/apng", ".webp": "image/webp",
+                ".mp4": "video/mp4", ".m4v": "video/mp4", ".mov": "video/quicktime", ".webm": "video/webm",
+                ".mkv": "video/x-matroska"}
+
+#: a compare page embeds its files (input, outputs) when together they are at most this many bytes
+EMBED_LIMIT = 64 * 2**20
+
+
 def compare_html(input_path: str | os.PathLike, outputs: list[tuple[str, str | os.PathLike]], *,
                  base: str | os.PathLike | None = None, width: int | None = None, title: str = "",
-                 compare: str | os.PathLike | None = None, note: str = "") -> str:
+                 compare: str | os.PathLike | None = None, note: str = "",
+                 embed_limit: int | None = EMBED_LIMIT) -> str:
     """HTML showing the input and each (label, output) at the same CSS width.
 
-    Paths are written relative to ``base`` (the page's folder). The input is
-    enlarged by the browser with ``image-rendering: pixelated`` (nearest), so
-    what differs is only what the upscaler added.
+    The page is self-contained: the input and the outputs are embedded as
+    ``data:`` URIs, so it can be moved or mailed on its own. When together they
+    are larger than ``embed_limit`` bytes (browsers get slow on huge pages), the
+    input is still embedded and files in the page's folder ``base`` (where the
+    outputs are written) are linked by bare name, so the page works as long as
+    it stays beside them. The input is enlarged by the browser with
+    ``image-rendering: pixelated`` (nearest), so what differs is only what the
+    upscaler added.
     """
+    import base64
+
     base = Path(base) if base is not None else Path(".")
+    files = [Path(input_path), *(Path(p) for _, p in outputs), *([Path(compare)] if compare is not None else [])]
+    total = sum(f.stat().st_size for f in files if f.is_file())
+    embed_all = embed_limit is None or total <= embed_limit
 
-    def rel(p) -> str:
-        return html.escape(Path(os.path.relpath(Path(p).resolve(), base.resolve())).as_posix(), quote=True)
+    def data_uri(p: Path) -> str:
+        kind = _MEDIA_TYPES.get(p.suffix.lower(), "application/octet-stream")
+        return f"data:{kind};base64," + base64.b64encode(p.read_bytes()).decode("ascii")
 
-    def media(p, cls: str = "") -> str:
-        src = rel(p)
+    def ref(p, is_input: bool = False) -> str:
+        p = Path(p)
+        if embed_all or (is_input and p.stat().st_size <= (embed_limit or 0)):
+            return data_uri(p)
+        if p.resolve().parent == base.resolve():
+            return html.escape(p.name, quote=True)
+        return html.escape(Path(os.path.relpath(p.resolve(), base.resolve())).as_posix(), quote=True)
+
+    def media(p, cls: str = "", is_input: bool = False) -> str:
+        src = ref(p, is_input)
         c = f' class="{cls}"' if cls else ""
         if Path(p).suffix.lower() in (".mp4", ".m4v", ".mov", ".webm", ".mkv"):
             return f'<video{c} src="{src}" autoplay loop muted playsinline controls></video>'
@@ -396,11 +425,13 @@ def compare_html(input_path: str | os.PathLike, outputs: list[tuple[str, str | o
 
     w = int(width or 640)
     name = html.escape(Path(input_path).name)
-    figs = [f'<figure>{media(input_path, "px")}<figcaption>input: {name}</figcaption></figure>']
+    figs = [f'<figure>{media(input_path, "px", is_input=True)}<figcaption>input: {name}</figcaption></figure>']
     for label, p in outputs:
         figs.append(f"<figure>{media(p)}<figcaption>{html.escape(label)}</figcaption></figure>")
     side = f'<h2>Side by side</h2>\n<p>{media(compare, "wide")}</p>\n' if compare is not None else ""
     t = html.escape(title or f"superres: {Path(input_path).name}")
+    linked = "" if embed_all else (f" The outputs ({total / 2**20:.0f} MB together) are linked, not embedded: "
+                                   "keep this page beside them.")
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{t}</title>
 <style>
@@ -413,7 +444,7 @@ figure img, figure video {{ width: {w}px; height: auto; display: block; backgrou
 figcaption {{ font-size: 14px; padding: 4px 0; }}
 </style></head><body>
 <h1>{t}</h1>
-<p>All animations are shown at the same CSS width ({w} px). {html.escape(note)}</p>
+<p>All animations are shown at the same CSS width ({w} px). {html.escape(note)}{linked}</p>
 <div class="row">
 {chr(10).join(figs)}
 </div>
