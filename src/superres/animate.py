@@ -11,7 +11,11 @@ GAN output can flicker: the network sees the whole neighbourhood of a pixel,
 so a moving object changes the texture it invents around it, and noise changes
 it everywhere. :class:`FlickerMeter` measures this as the mean absolute
 frame-to-frame change of the output (0-255) over pixels whose input did not
-change. :class:`Stabilizer` removes it without blurring: where the input has
+change within :data:`FLICKER_SUPPORT` LR pixels (bicubic's reach): a change
+there is not explained by the input, so bicubic reads 0 and a model's figure is
+texture it invented differently. (Counting the pixels next to input changes, as
+this figure once did, made bicubic read several units on moving text and hid
+what ``--stabilize`` removes.) :class:`Stabilizer` removes it without blurring: where the input has
 not changed since the output there was last refreshed (up to ``threshold``, in
 a window widened by ``margin`` LR pixels), the previous output is reused
 exactly; elsewhere the new output is taken as it is. Every output pixel is
@@ -147,19 +151,25 @@ class Stabilizer:
         return out
 
 
+#: LR pixels around an input change whose output may change because of it: bicubic's kernel
+#: reach at any scale (Keys cubic, 2 taps each side). The flicker figure ignores them.
+FLICKER_SUPPORT = 2
+
+
 class FlickerMeter:
-    """Mean absolute frame-to-frame change of the output (0-255) where the input did not change.
+    """Mean absolute frame-to-frame change of the output (0-255) not explained by the input.
 
     For every frame after the first, the LR pixels that are opaque and equal (up to
     ``threshold``) to the previous frame's, and whose neighbours within ``margin``
     pixels are too, are enlarged to the output grid, and the mean over their output
     pixels and channels of |out_k - out_k-1| is accumulated. 0 means perfectly
-    steady. With ``margin=0`` bicubic still changes next to moving edges (its
-    kernel reaches 2 LR pixels); with ``margin=2`` bicubic measures 0, so what a
-    model shows there is change it invented away from any motion.
+    steady. With the default ``margin`` (:data:`FLICKER_SUPPORT`) bicubic measures
+    0, so what a model shows is change it invented away from any input change;
+    ``margin=0`` also counts pixels next to moving edges, where bicubic changes
+    too (a figure of how much the picture moves, not of flicker).
     """
 
-    def __init__(self, scale: int, threshold: int = 0, margin: int = 0) -> None:
+    def __init__(self, scale: int, threshold: int = 0, margin: int = FLICKER_SUPPORT) -> None:
         self.scale = int(scale)
         self.threshold = int(threshold)
         self.margin = int(margin)
@@ -479,8 +489,10 @@ class AnimationResult:
         model: model name; scale: its factor.
         seconds: wall time of reading, upscaling and writing.
         bicubic: bicubic frames when asked for (``bicubic=True``).
-        flicker / flicker_bicubic: :class:`FlickerMeter` values (0-255; None with one frame).
-        flicker_far: the model's flicker at least 2 LR pixels away from any input change.
+        flicker / flicker_bicubic: :class:`FlickerMeter` values (0-255; None with one frame): output
+            change more than :data:`FLICKER_SUPPORT` LR pixels from any input change (bicubic: 0).
+        flicker_near: the same counting the pixels next to input changes too (``margin=0``);
+            bicubic is not 0 there, so this says how much the picture moves, not how it flickers.
         reused: frames equal to their predecessor (not run through the network).
         path: the file written, when ``output`` was given.
     """
@@ -496,7 +508,7 @@ class AnimationResult:
     flicker_bicubic: float | None = None
     reused: int = 0
     path: Path | None = None
-    flicker_far: float | None = None
+    flicker_near: float | None = None
     extra: dict = field(default_factory=dict)
 
     @property
@@ -583,7 +595,7 @@ def upscale_animation(source, model=None, *, durations: int | list[int] | None =
             write_options.setdefault("fps", info.fps)
         writer = AnimationWriter(output, **write_options)
     stab = Stabilizer(up.scale, stabilize_threshold, stabilize_margin) if stabilize else None
-    meter, meter_far = FlickerMeter(up.scale), FlickerMeter(up.scale, margin=2)
+    meter, meter_near = FlickerMeter(up.scale), FlickerMeter(up.scale, margin=0)
     meter_b = FlickerMeter(up.scale) if bic is not None else None
     out_frames: list[Frame] = []
     bic_frames: list[Frame] | None = [] if bic is not None else None
@@ -594,7 +606,7 @@ def upscale_animation(source, model=None, *, durations: int | list[int] | None =
             if stab is not None:
                 hr = stab(lr, hr)
             meter.update(lr, hr)
-            meter_far.update(lr, hr)
+            meter_near.update(lr, hr)
             if writer is not None:
                 writer.write(hr)
             if keep:
@@ -611,7 +623,7 @@ def upscale_animation(source, model=None, *, durations: int | list[int] | None =
             closer()
     seconds = time.perf_counter() - t0
     return AnimationResult(out_frames, info, name, up.scale, seconds, stats.frames, bic_frames, meter.value,
-                           meter_b.value if meter_b is not None else None, stats.reused, path, meter_far.value)
+                           meter_b.value if meter_b is not None else None, stats.reused, path, meter_near.value)
 
 
 def _bicubic_upscaler(scale: int, device: str, tile: int | None):
@@ -679,7 +691,7 @@ class AnimateReport:
     flicker_bicubic: float | None
     reused: int
     extra_outputs: list[Path] = field(default_factory=list)
-    flicker_far: float | None = None  # FlickerMeter(margin=2): away from any motion
+    flicker_near: float | None = None  # FlickerMeter(margin=0): also next to input changes (bicubic > 0)
 
     @property
     def fps(self) -> float:
@@ -762,7 +774,7 @@ def animate_file(src: str | os.PathLike, output: str | os.PathLike | None, opts:
             [f"input {w}x{h} (nearest x{s})", "bicubic"]
         builder = CompareBuilder(s, (w, h), labels) if opts.compare else None
         stab = Stabilizer(s, opts.stabilize_threshold, opts.stabilize_margin) if opts.stabilize else None
-        meter, meter_far = FlickerMeter(s), FlickerMeter(s, margin=2)
+        meter, meter_near = FlickerMeter(s), FlickerMeter(s, margin=0)
         meter_b = FlickerMeter(s) if bic is not None else None
         stats = _Stats()
         bar = None
@@ -788,7 +800,7 @@ def animate_file(src: str | os.PathLike, output: str | os.PathLike | None, opts:
                 if stab is not None:
                     hr = stab(lr, hr)
                 meter.update(lr, hr)
-                meter_far.update(lr, hr)
+                meter_near.update(lr, hr)
                 writers["main"].write(hr)
                 hb = hr if name == "bicubic" else (bic_buf.pop(lr.index) if bic is not None else None)
                 if meter_b is not None:
@@ -821,4 +833,4 @@ def animate_file(src: str | os.PathLike, output: str | os.PathLike | None, opts:
     seconds = time.perf_counter() - t0
     return AnimateReport(src, out, name, stats.frames, (w, h), (w * s, h * s), seconds, out.stat().st_size,
                          meter.value, meter_b.value if meter_b is not None else None, stats.reused, written,
-                         meter_far.value)
+                         meter_near.value)

@@ -24,7 +24,11 @@ model] with labels, and OUTPUT_compare.html, which shows the input and the
 output at the same CSS width. --also-bicubic writes OUTPUT_bicubic.EXT.
 --stabilize reuses the previous output where the input did not change, which
 removes GAN texture flicker without blurring. The summary line gives the
-flicker figure: mean |change| (0-255) of the output where the input did not change.
+flicker figure: the mean |change| (0-255) between consecutive output frames,
+over output pixels whose input did not change within 2 LR pixels (bicubic's
+reach; nearer to a change the output must change). Bicubic reads 0; a model's
+figure is texture it invented differently from frame to frame; --stabilize
+brings it to 0.
 
 Existing files are never overwritten without --overwrite. Exit codes: 0 done,
 1 the input could not be used, 2 the command cannot run as given (nothing
