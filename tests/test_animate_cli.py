@@ -498,3 +498,14 @@ def test_write_video_api(tmp_path):
     p = write_animation(frames, tmp_path / "o.mp4")
     back = read_animation(p)
     assert len(back.frames) == 5 and back.frames[0].rgb.shape == (10, 12, 3)  # padded to even for 4:2:0
+
+
+def test_animate_color_fix_keeps_grey_grey(tmp_path, capsys):
+    frames = [np.repeat(f[:, :, :1], 3, axis=2) for f in graphic_frames(3)]  # all grey
+    res = upscale_animation(frames, NoisyUp(0.2), durations=50, color_fix=True)
+    rgb = res.frames[-1].rgb.astype(int)
+    assert (rgb.max(2) - rgb.min(2)).max() <= 1
+    src = tmp_path / "g.gif"
+    write_animation(frames, src, durations=50)
+    rc, err = cli(capsys, "animate", src, "--color-fix", "-q")
+    assert rc == 0, err

@@ -546,6 +546,7 @@ def upscale_animation(source, model=None, *, durations: int | list[int] | None =
                       device: str = "auto", tile: int | None = None, tile_pad: int | None = None,
                       precision: str = "auto", batch: int | None = None, stabilize: bool = False,
                       stabilize_threshold: int = 3, stabilize_margin: int = 2, bicubic: bool = False,
+                      color_fix: bool = False,
                       output: str | os.PathLike | None = None, keep_frames: bool | None = None,
                       max_pixels: int | None = DEFAULT_MAX_PIXELS,
                       progress: Callable[[int, int | None], None] | None = None, **write_options) -> AnimationResult:
@@ -561,6 +562,8 @@ def upscale_animation(source, model=None, *, durations: int | list[int] | None =
         stabilize: reuse the previous output where the input did not change
             (:class:`Stabilizer`, with ``stabilize_threshold`` and ``stabilize_margin``).
         bicubic: also return bicubic frames (``result.bicubic``) and their flicker.
+        color_fix: colour (chroma) from bicubic, detail (luma) from the model
+            (:func:`superres.colorfix.fix_chroma`; for graphics and text).
         output: also write the result here, streaming (format from the extension;
             ``write_options`` as :class:`~superres.io.animation.AnimationWriter`).
         keep_frames: keep the frames in ``result.frames`` (default: only when no
@@ -603,6 +606,8 @@ def upscale_animation(source, model=None, *, durations: int | list[int] | None =
     try:
         lr_stream = _tee_bicubic(frames_in, bic, bic_frames, meter_b, keep)
         for lr, hr in iter_upscaled(lr_stream, up, batch=batch, stats=stats):
+            if color_fix:
+                hr = _fix_colours(lr, hr)
             if stab is not None:
                 hr = stab(lr, hr)
             meter.update(lr, hr)
@@ -624,6 +629,13 @@ def upscale_animation(source, model=None, *, durations: int | list[int] | None =
     seconds = time.perf_counter() - t0
     return AnimationResult(out_frames, info, name, up.scale, seconds, stats.frames, bic_frames, meter.value,
                            meter_b.value if meter_b is not None else None, stats.reused, path, meter_near.value)
+
+
+def _fix_colours(lr: Frame, hr: Frame) -> Frame:
+    """``hr`` with the colour (chroma) of ``lr`` enlarged by bicubic (:func:`superres.colorfix.fix_chroma`)."""
+    from .colorfix import fix_chroma
+
+    return Frame(fix_chroma(hr.rgb, lr.rgb), hr.alpha, hr.duration_ms, hr.index)
 
 
 def _bicubic_upscaler(scale: int, device: str, tile: int | None):
@@ -666,6 +678,7 @@ class AnimateOptions:
     stabilize: bool = False
     stabilize_threshold: int = 3
     stabilize_margin: int = 2
+    color_fix: bool = False
     palette: str = "adaptive"
     dither: bool = False
     quality: int | None = None
@@ -797,6 +810,8 @@ def animate_file(src: str | os.PathLike, output: str | os.PathLike | None, opts:
                 bic_iter = lr_stream()
             frames_in = bic_iter if bic_iter is not None else reader
             for lr, hr in iter_upscaled(frames_in, up, batch=opts.batch, stats=stats):
+                if opts.color_fix:
+                    hr = _fix_colours(lr, hr)
                 if stab is not None:
                     hr = stab(lr, hr)
                 meter.update(lr, hr)

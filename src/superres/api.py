@@ -146,11 +146,14 @@ def check_output_size(width: int, height: int, scale: int, outscale: float | Non
 
 
 def upscale_picture(pic: Picture, upscaler: Upscaler, *, alpha: str = "bicubic", outscale: float | None = None,
-                    progress=None, max_pixels: int | None = None) -> Picture:
+                    progress=None, max_pixels: int | None = None, color_fix: bool = False) -> Picture:
     """Upscale a :class:`Picture` (colour, alpha, bit depth and metadata handled).
 
     The output size is checked first (:func:`check_output_size`; ``max_pixels``
-    None = no pixel limit, only the memory check).
+    None = no pixel limit, only the memory check). ``color_fix`` takes the
+    colour (chroma) from the bicubic enlargement and only the luma from the
+    model (:func:`superres.colorfix.fix_chroma`): grey stays grey, flat colours
+    stay put (for graphics, text and dithering).
     """
     if alpha not in ("bicubic", "model"):
         raise SuperResError(f"alpha must be 'bicubic' or 'model', got {alpha!r}")
@@ -166,6 +169,10 @@ def upscale_picture(pic: Picture, upscaler: Upscaler, *, alpha: str = "bicubic",
         # bleed into visible edges as a dark fringe; visible pixels are left unchanged
         src = bleed(src, pic.alpha)
     color = upscaler.upscale_array(src, progress=progress)
+    if color_fix:
+        from .colorfix import fix_chroma
+
+        color = fix_chroma(color, src)
     a = None
     if pic.alpha is not None:
         if alpha == "model":
@@ -206,24 +213,25 @@ def _array_to_picture(arr: np.ndarray) -> tuple[Picture, str]:
 
 def upscale(image, model="srgan-x4", *, outscale: float | None = None, tile: int | None = None,
             device: str = "auto", alpha: str = "bicubic", precision: str = "auto",
-            max_pixels: int | None = DEFAULT_MAX_PIXELS, progress=None):
+            max_pixels: int | None = DEFAULT_MAX_PIXELS, progress=None, color_fix: bool = False):
     """Upscale ``image`` with ``model`` and return the result as the same kind.
 
     ``image`` may be a path (returns a PIL image), a PIL image (returns a PIL
     image of the same mode family) or a NumPy array (H, W[, C]) of uint8,
     uint16 or float in [0, 1] (returns the same dtype and channel count).
     ``model`` is a registry name (see ``superres models``), a weights path or a
-    module; ``outscale`` sets a final scale other than the model's.
+    module; ``outscale`` sets a final scale other than the model's; ``color_fix``
+    keeps the input's colours (see :func:`upscale_picture`; for graphics).
     """
     up = make_upscaler(model, device=device, tile=tile, precision=precision)
     if isinstance(image, (str, os.PathLike)):
         pic = read_image(Path(image), max_pixels=max_pixels)
         return to_pil(upscale_picture(pic, up, alpha=alpha, outscale=outscale, progress=progress,
-                                               max_pixels=max_pixels))
+                                               max_pixels=max_pixels, color_fix=color_fix))
     if isinstance(image, np.ndarray):
         pic, kind = _array_to_picture(image)
         out = upscale_picture(pic, up, alpha=alpha, outscale=outscale, progress=progress,
-                                               max_pixels=max_pixels)
+                                               max_pixels=max_pixels, color_fix=color_fix)
         planes = out.color if out.alpha is None else np.dstack([out.color, out.alpha])
         if image.ndim == 2:
             planes = planes[:, :, 0]
@@ -241,7 +249,7 @@ def upscale(image, model="srgan-x4", *, outscale: float | None = None, tile: int
         if w < 2 or h < 2:
             raise InputError(f"{w}x{h} is too small to upscale (need at least 2x2)")
         return to_pil(upscale_picture(from_pil(image), up, alpha=alpha, outscale=outscale, progress=progress,
-                                      max_pixels=max_pixels))
+                                      max_pixels=max_pixels, color_fix=color_fix))
     raise InputError(f"cannot upscale a {type(image).__name__}; pass a path, PIL image or NumPy array")
 
 

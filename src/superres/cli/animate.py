@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_model_options, int_in_range, non_negative_int, pixel_count, positive_int
+from .common import (GRAPHICS_HELP, add_color_fix_option, add_model_options, int_in_range, non_negative_int,
+                     pixel_count, positive_int)
 
 HELP = "upscale an animated GIF/APNG/WebP or a video (MP4, WebM, MOV), optionally side by side"
 EPILOG = """\
@@ -30,10 +31,13 @@ reach; nearer to a change the output must change). Bicubic reads 0; a model's
 figure is texture it invented differently from frame to frame; --stabilize
 brings it to 0.
 
+%s
 Existing files are never overwritten without --overwrite. Exit codes: 0 done,
 1 the input could not be used, 2 the command cannot run as given (nothing
 written; e.g. an output exists), 130 interrupted.
 """
+
+EPILOG = EPILOG % GRAPHICS_HELP
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -46,6 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_model_options(p)
     p.add_argument("--compare", action="store_true",
                    help="also write a labelled side-by-side animation and an HTML page")
+    add_color_fix_option(p)
     p.add_argument("--also-bicubic", action="store_true", help="also write the bicubic upscale (OUTPUT_bicubic.EXT)")
     p.add_argument("--stabilize", action="store_true",
                    help="reuse the previous output where the input did not change (removes flicker, no blur)")
@@ -82,7 +87,7 @@ def run(ns: argparse.Namespace) -> int:
         backend=ns.backend,
         batch=ns.batch, compare=ns.compare, also_bicubic=ns.also_bicubic, stabilize=ns.stabilize,
         stabilize_threshold=ns.stabilize_threshold, stabilize_margin=ns.stabilize_margin, palette=ns.palette,
-        dither=ns.dither, quality=ns.quality, overwrite=ns.overwrite,
+        dither=ns.dither, quality=ns.quality, overwrite=ns.overwrite, color_fix=ns.color_fix,
         max_pixels=DEFAULT_MAX_PIXELS if ns.max_pixels is None else ns.max_pixels, quiet=ns.quiet,
         progress=progress_enabled(ns.quiet),
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .common import add_model_options, int_in_range, pixel_count, positive_float
+from .common import GRAPHICS_HELP, add_color_fix_option, add_model_options, int_in_range, pixel_count, positive_float
 from .upscale_ray import EPILOG as RAY_EPILOG
 from .upscale_ray import add_options as add_ray_options
 
@@ -29,11 +29,13 @@ overwritten at all. An existing output stops the run before any work, unless
 size this run would write; a damaged one is written again), which resumes an
 interrupted run.
 
+%s
 Exit codes: 0 all done, 1 some inputs failed (each named on its own line; the
 rest were done), 2 the command cannot run as given (nothing written), 130
 interrupted. See "Exit codes" in the README.
+"""
 
-""" + RAY_EPILOG
+EPILOG = EPILOG % GRAPHICS_HELP + "\n" + RAY_EPILOG
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -49,6 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "input's own format (a.png -> a_x4.png, a.jpg -> a_x4.jpg)")
     p.add_argument("--outscale", type=positive_float, default=None, metavar="F",
                    help="final scale factor if not the model's (e.g. 2, 3, 8)")
+    add_color_fix_option(p)
     p.add_argument("--alpha", choices=["bicubic", "model"], default="bicubic",
                    help="how to upscale transparency (default: bicubic)")
     p.add_argument("--quality", type=int_in_range(0, 100), default=None,
@@ -90,6 +93,7 @@ def run(ns: argparse.Namespace) -> int:
         suffix=ns.suffix, out_format=ns.format, outscale=ns.outscale, alpha=ns.alpha, quality=ns.quality,
         recursive=ns.recursive, overwrite=ns.overwrite, keep_metadata=ns.keep_metadata,
         max_pixels=ns.max_pixels, quiet=ns.quiet, skip_existing=ns.skip_existing,
+        color_fix=ns.color_fix,
     )
     # a trailing slash always means a folder, even for a name like "out.png/"
     output_is_dir = bool(ns.output) and ns.output.endswith(("/", os.sep))

@@ -33,6 +33,7 @@ class UpscaleOptions:
     max_pixels: int | None = None
     quiet: bool = False
     skip_existing: bool = False
+    color_fix: bool = False
 
 
 @dataclass
@@ -301,7 +302,7 @@ def upscale_paths(inputs: list[str], output: Path | None, opts: UpscaleOptions,
                                     leave=False)
                 cb = (lambda done, total: tile_bar.update(done - tile_bar.n)) if tile_bar else None
                 out = upscale_picture(pic, upscaler, alpha=opts.alpha, outscale=opts.outscale, progress=cb,
-                                      max_pixels=opts.max_pixels)
+                                      max_pixels=opts.max_pixels, color_fix=opts.color_fix)
                 write_image(out, job.dst, quality=opts.quality, overwrite=replace,
                             keep_metadata=opts.keep_metadata)
                 done_now += 1
