@@ -569,3 +569,83 @@ print(",".join(heavy))
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "", f"--help imported heavy modules: {r.stdout.strip()}"
+
+
+# --- resuming, name collisions, output size (issue 15) -------------------------------------------
+
+def test_skip_existing_resumes_keeps_complete_outputs_and_redoes_damaged_ones(tmp_path, capsys):
+    src = tmp_path / "in"
+    for i, name in enumerate("abc"):
+        make_image(src / f"{name}.png", seed=i)
+    out = tmp_path / "out"
+    rc, err = cli(capsys, "upscale", src / "a.png", "-o", out / "a_x4.png", "--model", "bicubic")
+    assert rc == 0, err
+    done = (out / "a_x4.png").stat().st_mtime_ns
+    full = make_image(tmp_path / "tmp.png", 32, 32, seed=9).read_bytes()
+    (out / "b_x4.png").write_bytes(full[: len(full) // 2])  # cut off, as a copy by another tool might be
+    rc, err = cli(capsys, "upscale", src, "-o", out, "--model", "bicubic")
+    assert rc == 2 and "2 of 3 outputs already exist" in err and "--skip-existing" in err
+    rc, err = cli(capsys, "upscale", src, "-o", out, "--model", "bicubic", "--skip-existing")
+    assert rc == 0, err
+    assert (out / "a_x4.png").stat().st_mtime_ns == done  # complete: kept as it was
+    assert size_of(out / "b_x4.png") == (32, 32) and size_of(out / "c_x4.png") == (32, 32)
+    with Image.open(out / "b_x4.png") as im:
+        im.load()  # redone: decodes fully now
+    assert "b_x4.png is not a complete image" in err and "3/3 images" in err and "1 kept" in err
+    assert listing(out) == {"a_x4.png", "b_x4.png", "c_x4.png"}
+
+
+def test_interrupt_then_skip_existing_finishes_the_run(tmp_path, capsys, monkeypatch):
+    import superres.io.images as images
+
+    src = tmp_path / "in"
+    for i in range(3):
+        make_image(src / f"{i}.png", seed=i)
+    real, calls = images.write_image, []
+
+    def interrupt_on_second(*a, **k):
+        if calls:
+            raise KeyboardInterrupt
+        calls.append(1)
+        return real(*a, **k)
+
+    monkeypatch.setattr(images, "write_image", interrupt_on_second)
+    rc, err = cli(capsys, "upscale", src, "-o", tmp_path / "out", "--model", "bicubic")
+    assert rc == 130
+    assert "interrupted; 1 of 3 outputs are complete (no partial files); run the same command with " \
+           "--skip-existing to do the other 2" in err
+    monkeypatch.setattr(images, "write_image", real)
+    rc, err = cli(capsys, "upscale", src, "-o", tmp_path / "out", "--model", "bicubic", "--skip-existing")
+    assert rc == 0 and "1 kept" in err
+    assert listing(tmp_path / "out") == {"0_x4.png", "1_x4.png", "2_x4.png"}
+
+
+def test_format_keep_separates_a_png_and_a_jpg(tmp_path, capsys):
+    make_image(tmp_path / "in" / "a.png", seed=1)
+    make_image(tmp_path / "in" / "a.jpg", seed=2)
+    rc, err = cli(capsys, "upscale", tmp_path / "in", "-o", tmp_path / "out", "--model", "bicubic")
+    assert rc == 1
+    (line,) = error_lines(err)
+    assert "a.png" in line and "a.jpg" in line and "--format keep" in line and "-o with a folder" not in line
+    rc, err = cli(capsys, "upscale", tmp_path / "in", "-o", tmp_path / "out2", "--model", "bicubic",
+                  "--format", "keep")
+    assert rc == 0, err
+    assert listing(tmp_path / "out2") == {"a_x4.png", "a_x4.jpg"}
+    with Image.open(tmp_path / "out2" / "a_x4.jpg") as im:
+        assert im.format == "JPEG"
+
+
+def test_output_size_guard_in_the_api():
+    import superres
+    from superres.api import check_output_size
+    from superres.errors import InputError, OutOfMemory
+
+    arr = np.zeros((8, 8, 3), np.uint8)
+    with pytest.raises(InputError, match="0x0"):
+        superres.upscale(arr, "bicubic", outscale=0.001)
+    with pytest.raises(InputError, match="over the output limit"):
+        superres.upscale(arr, "bicubic", outscale=400, max_pixels=50)
+    assert check_output_size(8, 8, 4, 0.5, max_pixels=64) == (4, 4)
+    with pytest.raises(OutOfMemory, match="GiB"):
+        check_output_size(100_000, 100_000, 4, max_pixels=None)
+    assert issubclass(OutOfMemory, MemoryError) and OutOfMemory.exit_code == 1

@@ -290,7 +290,7 @@ def upscale_paths(inputs: list[str], output: Path | None, opts: UpscaleOptions,
                 if job.error:
                     raise OutputError(job.error)
                 check_output_path(job.dst, replace)
-                w, h, alpha = image_header(job.src)
+                w, h, alpha = image_header(job.src, max_pixels=opts.max_pixels)
                 check_output_size(w, h, upscaler.scale, opts.outscale, max_pixels=opts.max_pixels,
                                   channels=3 + alpha, name=f"{job.src}: ")
                 pic = read_image(job.src, max_pixels=opts.max_pixels)

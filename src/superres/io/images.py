@@ -41,7 +41,7 @@ import numpy as np
 
 from ..errors import InputError, OutOfMemory, OutputError
 
-__all__ = ["Picture", "read_image", "image_header", "write_image", "from_pil", "to_pil", "DEFAULT_MAX_PIXELS",
+__all__ = ["Picture", "read_image", "image_header", "check_pixels", "write_image", "from_pil", "to_pil", "DEFAULT_MAX_PIXELS",
            "OUTPUT_FORMATS", "check_output_path"]
 
 #: refuse inputs larger than this many pixels (a decompression-bomb guard); --max-pixels changes it
@@ -191,20 +191,43 @@ def _probe(path: Path) -> tuple[int, int, str]:
         raise InputError(f"{path}: cannot read: {_damaged(e)}") from None
 
 
-def image_header(path: str | os.PathLike) -> tuple[int, int, bool]:
+def check_pixels(path: Path, w: int, h: int, max_pixels: int | None) -> None:
+    """Refuse an image over ``max_pixels`` (the decompression-bomb guard) or under 2x2 (:class:`InputError`)."""
+    if max_pixels and w * h > max_pixels:
+        if max_pixels >= 100_000:
+            size = f"{w * h / 1e6:.1f} megapixels, over the limit of {max_pixels / 1e6:.1f} MP"
+        else:
+            size = f"{w * h:,} pixels, over the limit of {max_pixels:,}"
+        raise InputError(f"{path}: {w}x{h} is {size}; raise it with --max-pixels if this is intended")
+    if w < 2 or h < 2:
+        raise InputError(f"{path}: {w}x{h} is too small to upscale (need at least 2x2 pixels)")
+
+
+def image_header(path: str | os.PathLike, max_pixels: int | None = None) -> tuple[int, int, bool]:
     """(width, height, has_alpha) of an image file as :func:`read_image` would return it
-    (EXIF orientation applied), read from its header only (raises :class:`InputError`)."""
+    (EXIF orientation applied), read from its header only: nothing is decoded, so a
+    decompression bomb costs nothing. Raises :class:`InputError`, also for an image
+    over ``max_pixels`` (None: no limit) or under 2x2."""
     from PIL import Image
 
     path = Path(path)
-    w, h, _ = _probe(path)
+    w, h, fmt = _probe(path)
+    check_pixels(path, w, h, max_pixels)
     old_limit = Image.MAX_IMAGE_PIXELS
     Image.MAX_IMAGE_PIXELS = None
     try:
         with Image.open(path) as im:
             alpha = "A" in im.mode or "transparency" in im.info
-            if im.getexif().get(0x0112, 1) in (5, 6, 7, 8):
+            if fmt == "PNG":  # Pillow's getexif() decodes a PNG to find a late eXIf chunk: read the early one only
+                exif = Image.Exif()
+                if im.info.get("exif"):
+                    exif.load(im.info["exif"])
+            else:
+                exif = im.getexif()
+            if exif.get(0x0112, 1) in (5, 6, 7, 8):
                 w, h = h, w
+    except MemoryError:
+        raise OutOfMemory(f"{path}: out of memory reading the header of this {w}x{h} image") from None
     except Exception as e:  # noqa: BLE001 - a damaged file can make a Pillow plugin raise anything
         raise InputError(f"{path}: cannot read: {_damaged(e)}") from None
     finally:
@@ -218,14 +241,7 @@ def read_image(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIX
 
     path = Path(path)
     w, h, fmt = _probe(path)
-    if max_pixels and w * h > max_pixels:
-        if max_pixels >= 100_000:
-            size = f"{w * h / 1e6:.1f} megapixels, over the limit of {max_pixels / 1e6:.1f} MP"
-        else:
-            size = f"{w * h:,} pixels, over the limit of {max_pixels:,}"
-        raise InputError(f"{path}: {w}x{h} is {size}; raise it with --max-pixels if this is intended")
-    if w < 2 or h < 2:
-        raise InputError(f"{path}: {w}x{h} is too small to upscale (need at least 2x2 pixels)")
+    check_pixels(path, w, h, max_pixels)
     old_limit = Image.MAX_IMAGE_PIXELS
     Image.MAX_IMAGE_PIXELS = None
     try:
