@@ -264,6 +264,9 @@ CASES = [
                                              "-o", _write(d / "c.png", b"mine")], 2, "c.png already exists"),
     Case("compare-html-not-html", lambda d: ["compare", png(d / "p.png", 12, 10), "-m", "bicubic", "--no-lpips",
                                              "-o", d / "c.png", "--html", d / "r.txt"], 2, "must be an .html file"),
+    Case("compare-network-out-of-memory", lambda d: ["compare", png(d / "p.png", 12, 10), "-m", "bicubic",
+                                                     "--no-lpips", "-o", d / "c.png"], 1,
+         "out of memory; use a smaller --tile", patch=_oom_in_network),
     # --- eval ---------------------------------------------------------------------------------------------
     Case("eval-data-missing", lambda d: ["eval", "-m", "bicubic", "--no-lpips", "--data", d / "nope"], 1,
          "is not a folder"),

@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError, OutputError
+from .errors import OutputError
 from .io.animation import (
     ANIMATION_OUTPUTS,
     AnimationInfo,

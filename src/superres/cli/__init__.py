@@ -71,7 +71,11 @@ def main(argv: list[str] | None = None) -> int:
     except SuperResError as e:
         print(f"superres {ns.command}: error: {e}", file=sys.stderr)
         return int(e.exit_code)
-    except MemoryError:  # not turned into OutOfMemory by the command: still one line, not a traceback
+    except (MemoryError, RuntimeError) as e:  # an allocation failure not turned into OutOfMemory by the command
+        from ..errors import is_out_of_memory
+
+        if not is_out_of_memory(e):
+            raise
         print(f"superres {ns.command}: error: out of memory; use a smaller --tile (e.g. --tile 128) "
               "or a smaller input", file=sys.stderr)
         return ExitCode.INPUT
