@@ -182,7 +182,7 @@ CASES = [
          "out of memory while upscaling; use a smaller --tile", patch=_oom_in_network),
     # --- upscale: output size ----------------------------------------------------------------------
     Case("upscale-outscale-400", lambda d: [*U, png(d / "a.png", 128, 128), "--outscale", "400"], 1,
-         "--outscale 400 would make a 51200x51200 image (2,621 MP), over the output limit of 800 MP"),
+         "--outscale 400 would make a 51200x51200 image (2,621 MP), over the output limit of 800 MP (16 x --max-pixels)"),
     Case("upscale-outscale-0.001", lambda d: [*U, png(d / "a.png"), "--outscale", "0.001"], 1,
          "--outscale 0.001 would make a 0x0 image from 8x8"),
     # --- upscale: outputs ----------------------------------------------------------------------------
@@ -213,7 +213,11 @@ CASES = [
     Case("upscale-weights-missing", lambda d: ["upscale", png(d / "a.png"), "--model", d / "w.safetensors"], 2,
          "not found"),
     Case("upscale-weights-garbage", lambda d: ["upscale", png(d / "a.png"), "--model",
-                                               _write(d / "w.safetensors", b"\x00" * 64)], 2, "w.safetensors"),
+                                               _write(d / "w.safetensors", b"\x00" * 64)], 2,
+         "w.safetensors: unrecognised weights layout: not a safetensors, PyTorch or Keras HDF5 file"),
+    Case("upscale-foreign-weights-shape-mismatch", lambda d: ["upscale", png(d / "a.png"), "--model",
+                                                              _bad_msrresnet(d / "bad.pth")], 2,
+         "recognised as basicsr-msrresnet but shape mismatch: tensor"),
     Case("upscale-weights-shape-mismatch", lambda d: ["upscale", png(d / "a.png"), "--model",
                                                       mismatched_weights(d / "w.safetensors")], 2,
          "shape mismatch: tensor 'head.0.weight' is [8, 3, 9, 9] in the file but srresnet"),
@@ -313,6 +317,18 @@ def _jpg(path: Path) -> Path:
     png(path.with_suffix(".tmp.png"), seed=5)
     Image.open(path.with_suffix(".tmp.png")).save(path, format="JPEG")
     path.with_suffix(".tmp.png").unlink()
+    return path
+
+
+def _bad_msrresnet(path: Path) -> Path:
+    """A BasicSR MSRResNet checkpoint with one tensor of the wrong shape."""
+    import torch
+
+    from superres.models.msrresnet import MSRResNet
+
+    sd = MSRResNet(scale=4, num_feat=8, num_block=2).state_dict()
+    sd["body.1.conv2.weight"] = torch.zeros(8, 8, 5, 5)
+    torch.save(sd, path)
     return path
 
 

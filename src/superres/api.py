@@ -133,7 +133,7 @@ def check_output_size(width: int, height: int, scale: int, outscale: float | Non
         big = limit >= 100_000_000
         size = (f"{W * H / 1e6:,.0f} MP), over the output limit of {limit / 1e6:,.0f} MP" if big
                 else f"{W * H:,} pixels), over the output limit of {limit:,}")
-        raise InputError(f"{name}{scaled} would make a {W}x{H} image ({size} ({scale}x{scale} --max-pixels); "
+        raise InputError(f"{name}{scaled} would make a {W}x{H} image ({size} ({scale * scale} x --max-pixels); "
                          "use a smaller --outscale, or raise --max-pixels if this is intended")
     native = width * height * scale * scale * channels
     need = native * (4 + 1)  # float32 model output + the uint8 result

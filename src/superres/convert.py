@@ -562,12 +562,12 @@ def _summarise_keras(layers: list[_KLayer]) -> str:
 # --- entry points ---------------------------------------------------------------------------------
 
 def _load_into(model: nn.Module, state: dict, layout: str, path: Path) -> None:
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as e:
-        msg = " ".join(str(e).split())[:400]
-        raise ModelError(f"{path}: recognised as {layout} ({json.dumps(model.args)}) but the tensors do not fit: "
-                         f"{msg}") from None
+    from .weights import check_state_fits
+
+    check_state_fits(model, state, f"{path}: recognised as {layout} but ",
+                     f"{layout} with {json.dumps(model.args, sort_keys=True)}",
+                     hint="the file is damaged or a variant superres does not know")
+    model.load_state_dict(state, strict=True)
 
 
 def detect(path: str | os.PathLike) -> ForeignModel:
@@ -611,7 +611,9 @@ def detect(path: str | os.PathLike) -> ForeignModel:
     else:
         with open(path, "rb") as f:
             head = f.read(8)
-        found = f"a file starting with bytes {head!r}"
+        raise ModelError(f"{path}: unrecognised weights layout: not a safetensors, PyTorch or Keras HDF5 file "
+                         f"(it starts with bytes {head!r}); superres reads its own .safetensors, Keras .h5 and "
+                         f"BasicSR/Real-ESRGAN .pth ({', '.join(LAYOUTS)})")
     raise ModelError(f"{path}: unrecognised weights layout: found {found}. superres understands its own "
                      f".safetensors and: {supported_layouts_text()}")
 

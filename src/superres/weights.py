@@ -137,7 +137,9 @@ def read_header(path: str | os.PathLike) -> dict[str, str]:
 
 
 def check_state_fits(model: nn.Module, state: dict[str, torch.Tensor], prefix: str = "",
-                     what: str = "the model") -> None:
+                     what: str = "the model",
+                     hint: str = "the file's header does not describe its tensors (re-export the weights, or "
+                                 "convert the original checkpoint)") -> None:
     """Raise a one-line :class:`ModelError` unless ``state`` has exactly ``model``'s tensors and shapes.
 
     The first mismatching tensor is named (in the model's order), with both
@@ -149,8 +151,7 @@ def check_state_fits(model: nn.Module, state: dict[str, torch.Tensor], prefix: s
             n = sum(1 for j, w in own.items() if j in state and tuple(state[j].shape) != tuple(w.shape))
             more = f" (and {n - 1} more)" if n > 1 else ""
             raise ModelError(f"{prefix}shape mismatch: tensor {k!r} is {list(state[k].shape)} in the file but "
-                             f"{what} needs {list(v.shape)}{more}; the file's header does not describe its "
-                             "tensors (re-export the weights, or convert the original checkpoint)")
+                             f"{what} needs {list(v.shape)}{more}; {hint}")
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
     if missing or unexpected:
@@ -158,7 +159,7 @@ def check_state_fits(model: nn.Module, state: dict[str, torch.Tensor], prefix: s
                  if missing else []) + \
                 ([f"unexpected tensor {unexpected[0]!r}" + (f" (and {len(unexpected) - 1} more)"
                                                            if len(unexpected) > 1 else "")] if unexpected else [])
-        raise ModelError(f"{prefix}weights do not match {what}: {', '.join(parts)}")
+        raise ModelError(f"{prefix}weights do not match {what}: {', '.join(parts)}; {hint}")
 
 
 def load_weights(path: str | os.PathLike, device: str | torch.device = "cpu") -> nn.Module:

@@ -270,7 +270,7 @@ def read_image(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIX
     except InputError as e:
         raise InputError(f"{path}: {e}") from None
     except MemoryError:
-        raise OutOfMemory(f"{path}: out of memory decoding this {w}x{h} image ({w * h / 1e6:,.0f} MP); "
+        raise OutOfMemory(f"{path}: out of memory decoding this {w}x{h} image ({w * h / 1e6:,.1f} MP); "
                           "lower --max-pixels to refuse such files, or use a machine with more memory") from None
     except Exception as e:  # noqa: BLE001 - a damaged file can make a Pillow decoder raise anything
         raise InputError(f"{path}: cannot decode: {_damaged(e)}") from None
