@@ -75,6 +75,7 @@ class BatchOptions:
     keep_metadata: bool = False
     max_pixels: int | None = DEFAULT_MAX_PIXELS
     overwrite: bool = False
+    color_fix: bool = False
 
 
 # ---------------------------------------------------------------------------
@@ -393,14 +394,15 @@ def upscale_file(src: str, dst: str, upscaler, opts: BatchOptions = BatchOptions
                 rep = animate_file(src, dst, AnimateOptions(
                     model=model_name or opts.model, tile=opts.tile, tile_pad=opts.tile_pad, device=opts.device,
                     precision=opts.precision, backend=opts.backend, quality=opts.quality, overwrite=overwrite,
-                    max_pixels=opts.max_pixels, quiet=True, progress=False))
+                    max_pixels=opts.max_pixels, quiet=True, progress=False, color_fix=opts.color_fix))
                 w, h = rep.lr_size
                 ow, oh = rep.hr_size
                 rec.update(frames=rep.frames, pixels_in=w * h * rep.frames, pixels_out=ow * oh * rep.frames)
             else:
                 check_output_path(dst, overwrite)
                 pic = read_image(src, max_pixels=opts.max_pixels)
-                out = upscale_picture(pic, upscaler, alpha=opts.alpha, outscale=opts.outscale)
+                out = upscale_picture(pic, upscaler, alpha=opts.alpha, outscale=opts.outscale,
+                                      max_pixels=opts.max_pixels, color_fix=opts.color_fix)
                 write_image(out, dst, quality=opts.quality, overwrite=overwrite, keep_metadata=opts.keep_metadata)
                 rec.update(frames=1, pixels_in=pic.size[0] * pic.size[1], pixels_out=out.size[0] * out.size[1])
             rec["size"] = os.path.getsize(dst)

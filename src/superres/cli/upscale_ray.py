@@ -70,6 +70,8 @@ def run(ns: argparse.Namespace) -> int:
     usage = None
     if not ns.output:
         usage = "--ray needs -o DST, a folder or URI prefix for the outputs"
+    elif ns.format == "keep":
+        usage = "--format keep is not supported with --ray; give one format (png, jpg, webp, tif, bmp)"
     elif ns.gpus_per_worker is not None and ns.gpus_per_worker < 0:
         usage = f"--gpus-per-worker must be 0 or more, got {ns.gpus_per_worker}"
     if usage:
@@ -80,7 +82,8 @@ def run(ns: argparse.Namespace) -> int:
         model=ns.model, tile=ns.tile, tile_pad=ns.tile_pad, device=ns.device, precision=ns.precision,
         backend=ns.backend, suffix=ns.suffix, out_format=ns.format, outscale=ns.outscale, alpha=ns.alpha,
         quality=ns.quality, keep_metadata=ns.keep_metadata,
-        max_pixels=DEFAULT_MAX_PIXELS if ns.max_pixels is None else ns.max_pixels, overwrite=ns.overwrite)
+        max_pixels=DEFAULT_MAX_PIXELS if ns.max_pixels is None else ns.max_pixels, overwrite=ns.overwrite,
+        color_fix=ns.color_fix)
     show = progress_enabled(ns.quiet)
 
     def report(rec: dict) -> None:  # without a bar, failures are printed as they arrive
