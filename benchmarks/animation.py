@@ -193,7 +193,17 @@ def fmt(v, spec="{:.2f}"):
     return "n/a" if v is None else spec.format(v)
 
 
+def _current(r: dict) -> dict:
+    """A row in today's terms: rows recorded before the flicker figure changed (issue 15) have
+    "flicker" counting pixels next to input changes and "flicker_far" the figure now called flicker."""
+    if "flicker_far" in r and "flicker_near" not in r:
+        r = {**r, "flicker": r["flicker_far"], "flicker_near": r["flicker"]}
+        r.pop("flicker_far")
+    return r
+
+
 def table(rows: list[dict]) -> str:
+    rows = [_current(r) for r in rows]
     head = ("| input | frames | model | stabilize | wall s | frames/s | output bytes | peak RSS MB "
             "(after load) | flicker | change near input changes |\n|---|---|---|---|---|---|---|---|---|---|")
     lines = [head]
