@@ -276,6 +276,8 @@ CASES = [
          "is not a folder"),
     Case("eval-data-empty", lambda d: ["eval", "-m", "bicubic", "--no-lpips", "--data", _mkdir(d / "empty")], 1,
          "holds no images"),
+    Case("eval-set-not-downloaded", lambda d: ["eval", "-m", "bicubic", "--no-lpips", "--data", "Set14"], 1,
+         "superres data bench", patch=lambda mp: mp.setenv("SUPERRES_BENCH", "/nonexistent/bench")),
     Case("eval-results-exist", lambda d: ["eval", "-m", "bicubic", "--no-lpips", "--data", bench(d / "B"),
                                           "-o", _write(d / "r.md", b"keep me")], 2, "r.md already exists"),
     Case("eval-results-format", lambda d: ["eval", "-m", "bicubic", "--no-lpips", "--data", bench(d / "B"),

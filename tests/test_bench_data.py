@@ -177,7 +177,8 @@ def test_eval_and_export_resolve_set_names(tmp_path, monkeypatch, capsys) -> Non
     monkeypatch.setenv("SUPERRES_BENCH", str(tmp_path / "none"))
     with pytest.raises(InputError, match=r"superres data bench"):
         D.resolve_bench_dir("Set5")
-    assert main(["eval", "--models", "bicubic", "--data", "Set14", "--no-lpips"]) == 2
+    # a missing input: exit 1 in the exit-code table (superres.errors)
+    assert main(["eval", "--models", "bicubic", "--data", "Set14", "--no-lpips"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "superres data bench" in err[0] and "Set14" in err[0]
     # a real folder with that name in the working directory wins; an unknown name stays a path
