@@ -33,6 +33,7 @@ COMMANDS = {
     "export": "export",
     "convert": "convert",
     "data": "data",
+    "serve": "serve",
 }
 
 

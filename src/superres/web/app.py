@@ -1,0 +1,253 @@
+"""The Gradio page of ``superres serve`` and the server's life cycle.
+
+The page has one upload box, the settings (model with its one-line
+description, mode, output scale, alpha, the "before" enlargement, the heat map)
+and the results: a before/after slider, the heat map, the HR-mode figure with
+its PSNR/SSIM/LPIPS table, the input and output animations at the same width,
+and the download. The work itself is :mod:`superres.web.jobs`.
+
+Gradio reads ``GRADIO_TEMP_DIR`` when it is imported, so :func:`serve` creates
+the :class:`~superres.web.jobs.Workspace` and points that variable into it
+before importing Gradio: every upload and result lands in one temporary folder,
+removed when the server stops.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+import sys
+import time
+from pathlib import Path
+
+from ..errors import SuperResError
+from .jobs import (
+    ANIMATION_EXTENSIONS,
+    IMAGE_EXTENSIONS,
+    ServeSettings,
+    Workspace,
+    animation_html,
+    animation_job,
+    check_upload,
+    compare_job,
+    model_choices,
+    upscale_image_job,
+)
+
+__all__ = ["build_app", "serve", "is_loopback", "pick_port", "GRADIO_HINT", "MODES"]
+
+GRADIO_HINT = 'superres serve needs Gradio: pip install "superres[web]"'
+#: the port tried first (Gradio's usual one), before any free port
+PREFERRED_PORT = 7860
+MODES = {"upscale": "Upscale this image", "hr": "Compare with the original (shrink 1/4, upscale back)"}
+
+_CSS = """
+#sr-status p { margin: 0.2em 0; }
+.sr-anim img { max-width: 100%; }
+"""
+
+
+def import_gradio():
+    try:
+        import gradio as gr
+    except ImportError:
+        raise SuperResError(GRADIO_HINT) from None
+    return gr
+
+
+def is_loopback(host: str) -> bool:
+    """True when ``host`` only accepts connections from this machine."""
+    if host in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        pass
+    try:  # a host name: loopback only if every address it resolves to is
+        addrs = {a[4][0] for a in socket.getaddrinfo(host, None)}
+    except OSError:
+        return False
+    return bool(addrs) and all(ipaddress.ip_address(a.split("%")[0]).is_loopback for a in addrs)
+
+
+def pick_port(host: str, preferred: int = PREFERRED_PORT) -> int:
+    """``preferred`` if it is free on ``host``, else a free port the system picks."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    for port in (preferred, 0):
+        with socket.socket(family, socket.SOCK_STREAM) as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue
+            return s.getsockname()[1]
+    raise SuperResError(f"cannot bind to {host}: no free port (is the address one of this machine's?)")
+
+
+def _file_url(path: Path) -> str:
+    return f"/gradio_api/file={path}"
+
+
+def build_app(settings: ServeSettings, workspace: Workspace, *, model: str | None = None,
+              concurrency: int = 1, queue_size: int = 16):
+    """The Gradio Blocks app (not launched). ``model`` preselects a model in the picker."""
+    gr = import_gradio()
+
+    choices = model_choices()
+    names = [c.name for c in choices]
+    if model is not None and model not in names:
+        raise SuperResError(f"--model {model}: not an installed model; choose one of {', '.join(names)}")
+    default = model or names[0]
+    upload_types = sorted(set(IMAGE_EXTENSIONS) | set(ANIMATION_EXTENSIONS))
+
+    def run(file, model_name, mode, outscale, alpha, before, heat, lpips, progress=gr.Progress()):
+        def report(what: str, done: int, total: int | None) -> None:
+            if total:
+                progress((done, total), desc=f"{what} {done}/{total}", unit=what)
+            else:
+                progress(None, desc=f"{what} {done}", unit=what)
+
+        name = Path(file).name if file else None
+        hidden = gr.update(visible=False, value=None)
+        out = {"status": "", "slider": hidden, "anim": gr.update(visible=False, value=""),
+               "figure": hidden, "table": gr.update(visible=False, value=""), "heat": hidden,
+               "download": hidden}
+        try:
+            kind = check_upload(file, settings, name)
+            job_dir = workspace.job_dir()
+            if kind == "animation":
+                job = animation_job(file, name, job_dir, settings, model=model_name, progress=report)
+                out["anim"] = gr.update(visible=True, value=animation_html(
+                    _file_url(job.input), _file_url(job.download), job.in_size, job.out_size, job.model))
+                out["status"] = _status(f"**Done:** {job.summary()}", job.notes)
+            elif mode == MODES["hr"]:
+                job = compare_job(file, name, job_dir, settings, model=model_name, lpips=bool(lpips),
+                                  heatmap=bool(heat), progress=report)
+                if job.before is not None:
+                    out["slider"] = gr.update(visible=True, value=(str(job.before), str(job.after)),
+                                              label=f"{job.rows[0][0]} | {job.rows[-1][0]} (drag to compare)")
+                out["figure"] = gr.update(visible=True, value=str(job.figure))
+                out["table"] = gr.update(visible=True, value=job.table_markdown())
+                if job.heatmap is not None:
+                    out["heat"] = gr.update(visible=True, value=str(job.heatmap), label=job.heatmap_caption)
+                out["status"] = _status(f"**Done:** {name} shrunk 1/4 and upscaled back; scores against "
+                                        "the original", job.notes)
+            else:
+                scale = float(outscale) if outscale else None
+                job = upscale_image_job(file, name, job_dir, settings, model=model_name, outscale=scale,
+                                        alpha=alpha, before=before, heatmap=bool(heat), progress=report)
+                out["slider"] = gr.update(visible=True, value=(str(job.before), str(job.after)),
+                                          label=f"input ({before}) | {job.model} (drag to compare)")
+                if job.heatmap is not None:
+                    out["heat"] = gr.update(visible=True, value=str(job.heatmap), label=job.heatmap_caption)
+                out["status"] = _status(f"**Done:** {job.summary()}", job.notes)
+            out["download"] = gr.update(visible=True, value=str(job.download))
+        except SuperResError as e:
+            out["status"] = _error(str(e))
+        except MemoryError:
+            out["status"] = _error("out of memory: try a smaller image, or start the server with --tile 128")
+        except (RuntimeError, ValueError, OSError) as e:  # unexpected: say so in the page, keep serving
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            if file:
+                first = first.replace(str(file), name or "")
+            out["status"] = _error(f"{name or 'the upload'}: failed ({type(e).__name__}: {first})")
+        return [out[k] for k in ("status", "slider", "anim", "figure", "table", "heat", "download")]
+
+    limits = (f"Up to {settings.max_upload_mb:g} MB and {settings.max_pixels / 1e6:g} megapixels per file; "
+              "one job at a time" if concurrency == 1 else f"{concurrency} jobs at a time")
+    with gr.Blocks(title="superres", analytics_enabled=False) as demo:
+        gr.Markdown("## superres: 4x super-resolution\nDrop an image (PNG, JPEG, WebP, TIFF; transparency "
+                    "and 16 bits kept) or an animated GIF, WebP or APNG, then press **Upscale**. "
+                    f"{limits}, the rest wait in a queue of {queue_size}.")
+        with gr.Row():
+            with gr.Column(scale=1, min_width=320):
+                upload = gr.File(label="Image or animation", file_types=upload_types, type="filepath",
+                                 elem_id="sr-upload")
+                model_dd = gr.Dropdown(choices=[(c.label, c.name) for c in choices], value=default,
+                                       label="Model", elem_id="sr-model",
+                                       info="installed models, with their one-line description")
+                mode = gr.Radio(list(MODES.values()), value=MODES["upscale"], label="Mode", elem_id="sr-mode",
+                                info="compare: your photo is the reference; scores PSNR, SSIM and LPIPS")
+                outscale = gr.Number(value=4, minimum=0.25, maximum=16, step=0.5, label="Output scale",
+                                     elem_id="sr-outscale",
+                                     info="the model's own is 4; others resize its output (as --outscale)")
+                alpha = gr.Radio(["bicubic", "model"], value="bicubic", label="Transparency (alpha)",
+                                 info="upscale the alpha channel with bicubic or through the model")
+                before = gr.Radio(["nearest", "bicubic"], value="nearest", label="Slider's 'before' side",
+                                  info="the input enlarged to the output size with this")
+                heat = gr.Checkbox(value=False, label="Show what the GAN added",
+                                   info="heat map of SRGAN vs SRResNet, as `superres compare --diff` "
+                                        "(runs both models: slower)")
+                lpips = gr.Checkbox(value=True, label="LPIPS in compare mode",
+                                    info="needs the AlexNet and LPIPS weights in TORCH_HOME")
+                go = gr.Button("Upscale", variant="primary", elem_id="sr-run")
+            with gr.Column(scale=2):
+                status = gr.Markdown("", elem_id="sr-status")
+                slider = gr.ImageSlider(label="before | after", type="filepath", visible=False,
+                                        elem_id="sr-slider", max_height=720)
+                anim = gr.HTML("", visible=False, elem_id="sr-anim")
+                figure = gr.Image(label="comparison figure", type="filepath", visible=False,
+                                  elem_id="sr-figure", format="png")
+                table = gr.Markdown("", visible=False, elem_id="sr-table")
+                heatmap = gr.Image(label="what the GAN added", type="filepath", visible=False,
+                                   elem_id="sr-heat", format="png")
+                download = gr.File(label="Download", visible=False, elem_id="sr-download", interactive=False)
+        go.click(run, inputs=[upload, model_dd, mode, outscale, alpha, before, heat, lpips],
+                 outputs=[status, slider, anim, figure, table, heatmap, download],
+                 concurrency_limit=concurrency, show_progress="full")
+    demo.queue(max_size=queue_size, default_concurrency_limit=concurrency)
+    return demo
+
+
+def _status(head: str, notes: list[str]) -> str:
+    return "\n".join([head, *(f"- {n}" for n in notes)])
+
+
+def _error(msg: str) -> str:
+    return f"**Error:** {msg}"
+
+
+def serve(settings: ServeSettings, *, host: str = "127.0.0.1", port: int | None = None,
+          model: str | None = None, concurrency: int = 1, queue_size: int = 16,
+          open_browser: bool = False, quiet: bool = False) -> int:
+    """Run the app until interrupted (Ctrl+C or SIGTERM); the workspace is removed on the way out."""
+    import signal
+
+    if not is_loopback(host):
+        print(f"superres serve: warning: listening on {host}, not this machine only: anyone who can "
+              "reach it can use the app (there is no login); use --host 127.0.0.1 to keep it local",
+              file=sys.stderr)
+    if port is None:
+        port = pick_port(host)
+    ws = Workspace()
+    os.environ["GRADIO_TEMP_DIR"] = str(ws.uploads)  # read by Gradio at import: uploads land in ws
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+    def stop(signum, frame):  # SIGTERM cleans up like Ctrl+C
+        raise KeyboardInterrupt
+
+    old_term = signal.signal(signal.SIGTERM, stop)
+    demo = None
+    try:
+        gr = import_gradio()
+        demo = build_app(settings, ws, model=model, concurrency=concurrency, queue_size=queue_size)
+        theme = gr.themes.Default(font=["system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
+        demo.launch(server_name=host, server_port=port, prevent_thread_lock=True, quiet=True,
+                    inbrowser=open_browser, max_file_size=int(settings.max_upload_mb * 1e6),
+                    allowed_paths=[str(ws.root)], show_error=True, theme=theme, css=_CSS,
+                    footer_links=[], ssr_mode=False)
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+        shown = f"[{shown}]" if ":" in shown else shown
+        print(f"superres serve: running on http://{shown}:{port}/ (Ctrl+C to stop; files in {ws.root})",
+              flush=True)
+        while True:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        if not quiet:
+            print("superres serve: stopping", file=sys.stderr)
+    finally:
+        signal.signal(signal.SIGTERM, old_term)
+        if demo is not None:
+            demo.close()
+        ws.cleanup()
+    return 0
