@@ -19,6 +19,7 @@ import os
 import socket
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import SuperResError
@@ -35,7 +36,7 @@ from .jobs import (
     upscale_image_job,
 )
 
-__all__ = ["build_app", "serve", "is_loopback", "pick_port", "GRADIO_HINT", "MODES"]
+__all__ = ["build_app", "serve", "run_job", "PageResult", "is_loopback", "pick_port", "GRADIO_HINT", "MODES"]
 
 GRADIO_HINT = 'superres serve needs Gradio: pip install "superres[web]"'
 #: the port tried first (Gradio's usual one), before any free port
@@ -88,6 +89,63 @@ def _file_url(path: Path) -> str:
     return f"/gradio_api/file={path}"
 
 
+@dataclass
+class PageResult:
+    """What one press of **Upscale** shows: plain values, so it is tested without Gradio."""
+
+    status: str  # Markdown: "**Done:** ..." with notes, or "**Error:** ..."
+    ok: bool = False
+    slider: tuple[str, str] | None = None  # (before, after) image paths
+    slider_label: str = ""
+    animation: str = ""  # HTML: input and output at the same width
+    figure: str | None = None  # HR-mode figure
+    table: str = ""  # HR-mode metrics, Markdown
+    heatmap: str | None = None
+    heatmap_label: str = ""
+    download: str | None = None
+
+
+def run_job(file: str | None, settings: ServeSettings, workspace: Workspace, *, model: str, hr: bool = False,
+            outscale: float | None = None, alpha: str = "bicubic", before: str = "nearest",
+            heatmap: bool = False, lpips: bool = True, progress=None) -> PageResult:
+    """Check the upload, run the right job and say what happened; never raises for a bad upload."""
+    name = Path(file).name if file else None
+    try:
+        kind = check_upload(file, settings, name)
+        job_dir = workspace.job_dir()
+        if kind == "animation":
+            job = animation_job(file, name, job_dir, settings, model=model, progress=progress)
+            r = PageResult(_status(f"**Done:** {job.summary()}", job.notes), animation=animation_html(
+                _file_url(job.input), _file_url(job.download), job.in_size, job.out_size, job.model))
+        elif hr:
+            job = compare_job(file, name, job_dir, settings, model=model, lpips=lpips, heatmap=heatmap,
+                              progress=progress)
+            r = PageResult(_status(f"**Done:** {name} shrunk 1/4 and upscaled back, scored against the "
+                                   "original", job.notes), figure=str(job.figure), table=job.table_markdown())
+            if job.before is not None:
+                r.slider = (str(job.before), str(job.after))
+                r.slider_label = f"{job.rows[0][0]} | {job.rows[-1][0]} (drag to compare)"
+        else:
+            scale = float(outscale) if outscale else None
+            job = upscale_image_job(file, name, job_dir, settings, model=model, outscale=scale, alpha=alpha,
+                                    before=before, heatmap=heatmap, progress=progress)
+            r = PageResult(_status(f"**Done:** {job.summary()}", job.notes), slider=(str(job.before),
+                           str(job.after)), slider_label=f"input ({before}) | {job.model} (drag to compare)")
+        if getattr(job, "heatmap", None) is not None:
+            r.heatmap, r.heatmap_label = str(job.heatmap), job.heatmap_caption
+        r.download, r.ok = str(job.download), True
+        return r
+    except SuperResError as e:
+        return PageResult(_error(str(e)))
+    except MemoryError:
+        return PageResult(_error("out of memory: try a smaller image, or start the server with --tile 128"))
+    except (RuntimeError, ValueError, OSError) as e:  # unexpected: say so in the page, keep serving
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        if file:
+            first = first.replace(str(file), name or "")
+        return PageResult(_error(f"{name or 'the upload'}: failed ({type(e).__name__}: {first})"))
+
+
 def build_app(settings: ServeSettings, workspace: Workspace, *, model: str | None = None,
               concurrency: int = 1, queue_size: int = 16):
     """The Gradio Blocks app (not launched). ``model`` preselects a model in the picker."""
@@ -107,51 +165,16 @@ def build_app(settings: ServeSettings, workspace: Workspace, *, model: str | Non
             else:
                 progress(None, desc=f"{what} {done}", unit=what)
 
-        name = Path(file).name if file else None
+        r = run_job(file, settings, workspace, model=model_name, hr=mode == MODES["hr"], outscale=outscale,
+                    alpha=alpha, before=before, heatmap=bool(heat), lpips=bool(lpips), progress=report)
         hidden = gr.update(visible=False, value=None)
-        out = {"status": "", "slider": hidden, "anim": gr.update(visible=False, value=""),
-               "figure": hidden, "table": gr.update(visible=False, value=""), "heat": hidden,
-               "download": hidden}
-        try:
-            kind = check_upload(file, settings, name)
-            job_dir = workspace.job_dir()
-            if kind == "animation":
-                job = animation_job(file, name, job_dir, settings, model=model_name, progress=report)
-                out["anim"] = gr.update(visible=True, value=animation_html(
-                    _file_url(job.input), _file_url(job.download), job.in_size, job.out_size, job.model))
-                out["status"] = _status(f"**Done:** {job.summary()}", job.notes)
-            elif mode == MODES["hr"]:
-                job = compare_job(file, name, job_dir, settings, model=model_name, lpips=bool(lpips),
-                                  heatmap=bool(heat), progress=report)
-                if job.before is not None:
-                    out["slider"] = gr.update(visible=True, value=(str(job.before), str(job.after)),
-                                              label=f"{job.rows[0][0]} | {job.rows[-1][0]} (drag to compare)")
-                out["figure"] = gr.update(visible=True, value=str(job.figure))
-                out["table"] = gr.update(visible=True, value=job.table_markdown())
-                if job.heatmap is not None:
-                    out["heat"] = gr.update(visible=True, value=str(job.heatmap), label=job.heatmap_caption)
-                out["status"] = _status(f"**Done:** {name} shrunk 1/4 and upscaled back; scores against "
-                                        "the original", job.notes)
-            else:
-                scale = float(outscale) if outscale else None
-                job = upscale_image_job(file, name, job_dir, settings, model=model_name, outscale=scale,
-                                        alpha=alpha, before=before, heatmap=bool(heat), progress=report)
-                out["slider"] = gr.update(visible=True, value=(str(job.before), str(job.after)),
-                                          label=f"input ({before}) | {job.model} (drag to compare)")
-                if job.heatmap is not None:
-                    out["heat"] = gr.update(visible=True, value=str(job.heatmap), label=job.heatmap_caption)
-                out["status"] = _status(f"**Done:** {job.summary()}", job.notes)
-            out["download"] = gr.update(visible=True, value=str(job.download))
-        except SuperResError as e:
-            out["status"] = _error(str(e))
-        except MemoryError:
-            out["status"] = _error("out of memory: try a smaller image, or start the server with --tile 128")
-        except (RuntimeError, ValueError, OSError) as e:  # unexpected: say so in the page, keep serving
-            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-            if file:
-                first = first.replace(str(file), name or "")
-            out["status"] = _error(f"{name or 'the upload'}: failed ({type(e).__name__}: {first})")
-        return [out[k] for k in ("status", "slider", "anim", "figure", "table", "heat", "download")]
+        slider = gr.update(visible=True, value=r.slider, label=r.slider_label) if r.slider else hidden
+        anim = gr.update(visible=True, value=r.animation) if r.animation else gr.update(visible=False, value="")
+        figure = gr.update(visible=True, value=r.figure) if r.figure else hidden
+        table = gr.update(visible=True, value=r.table) if r.table else gr.update(visible=False, value="")
+        heat_u = gr.update(visible=True, value=r.heatmap, label=r.heatmap_label) if r.heatmap else hidden
+        dl = gr.update(visible=True, value=r.download) if r.download else hidden
+        return r.status, slider, anim, figure, table, heat_u, dl
 
     limits = (f"Up to {settings.max_upload_mb:g} MB and {settings.max_pixels / 1e6:g} megapixels per file; "
               "one job at a time" if concurrency == 1 else f"{concurrency} jobs at a time")

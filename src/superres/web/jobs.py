@@ -132,7 +132,8 @@ def check_upload(path: str | Path | None, settings: ServeSettings, name: str | N
         raise InputError(f"{name}: the upload did not arrive; try again")
     size = path.stat().st_size
     if size > settings.max_upload_mb * 1e6:
-        raise InputError(f"{name} is {size / 1e6:.1f} MB, over this server's upload limit of "
+        shown = f"{size / 1e6:.1f} MB" if size >= 1e6 else f"{size / 1e3:.1f} kB"
+        raise InputError(f"{name} is {shown}, over this server's upload limit of "
                          f"{settings.max_upload_mb:g} MB (start it with a larger --max-upload-mb)")
     if size == 0:
         raise InputError(f"{name}: the file is empty (0 bytes)")
@@ -267,16 +268,17 @@ def upscale_image_job(path: str | Path, name: str, out_dir: Path, settings: Serv
 def _add_heatmap(job: ImageJob, path: Path, name: str, out_dir: Path, settings: ServeSettings,
                  progress: Progress | None) -> None:
     from ..compare import DEFAULT_DIFF, compare_lr, load_rgb
-    from ..errors import ModelError
 
+    installed = {c.name for c in model_choices()}
+    lacking = [n for n in DEFAULT_DIFF if n not in installed]
+    if lacking:
+        job.notes.append(f"'what the GAN added' compares {' and '.join(DEFAULT_DIFF)}; the weights of "
+                         f"{' and '.join(lacking)} are not installed")
+        return
     rgb, _ = load_rgb(path, settings.max_pixels)
     cb = (lambda done, total, _name: progress("models", done, total)) if progress is not None else None
-    try:
-        comp = compare_lr(rgb, list(DEFAULT_DIFF), name=name, diff=DEFAULT_DIFF, device=settings.device,
-                          tile=settings.tile, progress=cb)
-    except ModelError as e:
-        job.notes.append(f"'what the GAN added' needs {' and '.join(DEFAULT_DIFF)}: {e}")
-        return
+    comp = compare_lr(rgb, list(DEFAULT_DIFF), name=name, diff=DEFAULT_DIFF, device=settings.device,
+                      tile=settings.tile, progress=cb)
     if comp.diff is None:
         job.notes += [n for n in comp.notes if "GAN added" in n]
         return
