@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import os
 import subprocess
 import sys
@@ -310,16 +309,26 @@ def test_serve_help_needs_neither_torch_nor_gradio():
 
 def test_serve_without_gradio_says_how_to_install(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "gradio", None)  # import gradio -> ImportError
-    monkeypatch.setattr("superres.web.app.pick_port", lambda host: 1)
-    assert main(["serve", "--port", "8123"]) == 2
+    assert main(["serve", "--port", str(pick_port("127.0.0.1", 0))]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1] == 'superres serve: error: superres serve needs Gradio: pip install "superres[web]"'
 
 
 def test_serve_warns_when_not_loopback(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "gradio", None)
-    main(["serve", "--host", "0.0.0.0", "--port", "8123"])
+    main(["serve", "--host", "0.0.0.0", "--port", str(pick_port("0.0.0.0", 0))])
     assert "warning: listening on 0.0.0.0, not this machine only" in capsys.readouterr().err
+
+
+def test_serve_refuses_a_port_in_use(capsys):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        assert main(["serve", "--port", str(port)]) == 2
+    assert f"port {port} on 127.0.0.1 is in use" in capsys.readouterr().err
 
 
 def test_build_app_has_the_controls(ws, settings, no_weights):

@@ -176,8 +176,9 @@ def build_app(settings: ServeSettings, workspace: Workspace, *, model: str | Non
         dl = gr.update(visible=True, value=r.download) if r.download else hidden
         return r.status, slider, anim, figure, table, heat_u, dl
 
-    limits = (f"Up to {settings.max_upload_mb:g} MB and {settings.max_pixels / 1e6:g} megapixels per file; "
-              "one job at a time" if concurrency == 1 else f"{concurrency} jobs at a time")
+    size = f"{settings.max_upload_mb:g} MB" if settings.max_upload_mb >= 1 else f"{settings.max_upload_mb * 1e3:g} kB"
+    jobs = "one job at a time" if concurrency == 1 else f"{concurrency} jobs at a time"
+    limits = f"Up to {size} and {settings.max_pixels / 1e6:g} megapixels per file; {jobs}"
     with gr.Blocks(title="superres", analytics_enabled=False) as demo:
         gr.Markdown("## superres: 4x super-resolution\nDrop an image (PNG, JPEG, WebP, TIFF; transparency "
                     "and 16 bits kept) or an animated GIF, WebP or APNG, then press **Upscale**. "
@@ -201,8 +202,8 @@ def build_app(settings: ServeSettings, workspace: Workspace, *, model: str | Non
                 heat = gr.Checkbox(value=False, label="Show what the GAN added",
                                    info="heat map of SRGAN vs SRResNet, as `superres compare --diff` "
                                         "(runs both models: slower)")
-                lpips = gr.Checkbox(value=True, label="LPIPS in compare mode",
-                                    info="needs the AlexNet and LPIPS weights in TORCH_HOME")
+                lpips = gr.Checkbox(value=True, label="Score LPIPS too", visible=False, elem_id="sr-lpips",
+                                    info="needs the AlexNet and LPIPS v0.1 weights (cached under TORCH_HOME)")
                 go = gr.Button("Upscale", variant="primary", elem_id="sr-run")
             with gr.Column(scale=2):
                 status = gr.Markdown("", elem_id="sr-status")
@@ -215,6 +216,11 @@ def build_app(settings: ServeSettings, workspace: Workspace, *, model: str | Non
                 heatmap = gr.Image(label="what the GAN added", type="filepath", visible=False,
                                    elem_id="sr-heat", format="png")
                 download = gr.File(label="Download", visible=False, elem_id="sr-download", interactive=False)
+        def mode_changed(m):  # show the settings that apply to the chosen mode
+            up = m != MODES["hr"]
+            return gr.update(visible=up), gr.update(visible=up), gr.update(visible=up), gr.update(visible=not up)
+
+        mode.change(mode_changed, inputs=[mode], outputs=[outscale, alpha, before, lpips], queue=False)
         go.click(run, inputs=[upload, model_dd, mode, outscale, alpha, before, heat, lpips],
                  outputs=[status, slider, anim, figure, table, heatmap, download],
                  concurrency_limit=concurrency, show_progress="full")
@@ -242,6 +248,9 @@ def serve(settings: ServeSettings, *, host: str = "127.0.0.1", port: int | None 
               file=sys.stderr)
     if port is None:
         port = pick_port(host)
+    elif pick_port(host, port) != port:
+        raise SuperResError(f"port {port} on {host} is in use; choose another --port, or leave it out to get a "
+                            "free one")
     ws = Workspace()
     os.environ["GRADIO_TEMP_DIR"] = str(ws.uploads)  # read by Gradio at import: uploads land in ws
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")

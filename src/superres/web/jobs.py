@@ -176,7 +176,6 @@ def _read_picture(path: Path, name: str, settings: ServeSettings):
 
 def _display_image(pic):
     """An 8-bit PIL image of a Picture for the browser (16-bit grey has no 8-bit PIL mode of its own)."""
-    from .. import Picture  # noqa: F401 - the type handled here
     from ..io.images import to_pil
 
     if pic.bits == 16 and pic.grayscale and pic.alpha is None:
