@@ -212,7 +212,8 @@ def test_heatmap_is_what_superres_compare_diff_draws(tmp_path, ws, settings):
     job = upscale_image_job(src, "cat.png", ws.job_dir(), settings, model="bicubic", heatmap=True)
     ref = compare_lr(pattern(12, 10), list(DEFAULT_DIFF), diff=DEFAULT_DIFF, device="cpu")
     assert np.array_equal(np.asarray(Image.open(job.heatmap)), ref.diff.image)
-    assert job.heatmap_caption.startswith("What the GAN added: SRGAN vs SRResNet")
+    assert job.heatmap_label == "What the GAN added: SRGAN vs SRResNet"
+    assert any(n.startswith("What the GAN added: SRGAN vs SRResNet: |luma difference|") for n in job.notes)
 
 
 def test_heatmap_without_the_models_is_a_note(tmp_path, ws, settings, no_weights):
@@ -331,7 +332,20 @@ def test_serve_refuses_a_port_in_use(capsys):
     assert f"port {port} on 127.0.0.1 is in use" in capsys.readouterr().err
 
 
-def test_build_app_has_the_controls(ws, settings, no_weights):
+def test_serve_leaves_the_environment_as_it_was(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "gradio", None)
+    monkeypatch.delenv("GRADIO_TEMP_DIR", raising=False)
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", None)  # re-read TMPDIR
+    main(["serve", "--port", str(pick_port("127.0.0.1", 0))])
+    assert "GRADIO_TEMP_DIR" not in os.environ
+    assert list(tmp_path.iterdir()) == []  # the workspace was removed
+
+
+def test_build_app_has_the_controls(ws, settings, no_weights, monkeypatch):
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(ws.uploads))  # where Gradio puts its files at import
     pytest.importorskip("gradio", reason="Gradio not installed (pip install 'superres[web]')")
     from superres.web.app import build_app
 

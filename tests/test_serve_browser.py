@@ -17,6 +17,7 @@ the GIF there (the README's screenshots: ``SUPERRES_SCREENSHOTS=docs/images``).
 from __future__ import annotations
 
 import base64
+import importlib.util
 import os
 import re
 import select
@@ -32,7 +33,8 @@ from PIL import Image
 
 from test_html_browser import CDP, find_browser
 
-pytest.importorskip("gradio", reason="Gradio not installed (pip install 'superres[web]')")
+if importlib.util.find_spec("gradio") is None:  # not imported here: Gradio writes to its temp folder on import
+    pytest.skip("Gradio not installed (pip install 'superres[web]')", allow_module_level=True)
 
 ROOT = Path(__file__).resolve().parents[1]
 UPLOAD_LIMIT_MB = 0.05  # 50 kB: the test image and GIF fit, the noise PNG does not
@@ -137,8 +139,9 @@ def run_and_wait(browser: CDP, path: Path) -> str:
     wait_for(browser, f"document.querySelector('#sr-upload').innerText.includes({path.stem!r})", 30,
              f"{path.name} to upload")
     browser.eval("document.querySelector('#sr-run').click()")
-    return wait_for(browser, "(() => { const t = document.querySelector('#sr-status').innerText;"
-                             " return /Done:|Error:/.test(t) ? t : ''; })()", 120, "the result")
+    # the status box may still hold the progress overlay's text above the message for a moment
+    return wait_for(browser, "(() => { const m = document.querySelector('#sr-status').innerText"
+                             ".match(/(Done|Error):[\\s\\S]*/); return m ? m[0] : ''; })()", 120, "the result")
 
 
 def download(browser: CDP, selector: str, folder: Path) -> Path:
@@ -164,8 +167,9 @@ def screenshot(browser: CDP, name: str) -> None:
     if not folder:
         return
     browser.eval("window.scrollTo(0, 0)")
-    h = browser.eval("Math.min(document.documentElement.scrollHeight, 1000)")
+    h = browser.eval("Math.min(document.documentElement.scrollHeight, 1500)")
     data = browser.send("Page.captureScreenshot", {"format": "png",
+                                                   "captureBeyondViewport": True,
                                                    "clip": {"x": 0, "y": 0, "width": 1280, "height": h,
                                                             "scale": 1}})["data"]
     Path(folder).mkdir(parents=True, exist_ok=True)
@@ -178,12 +182,18 @@ def test_serve_in_a_browser(server, browser, tmp_path):
 
     # 1. an image: slider, download link, and the downloaded file is 4x the input
     fresh_page(browser, server["url"])
+    browser.eval("document.querySelector('#sr-heatbox input').click()")  # and "what the GAN added"
     status = run_and_wait(browser, image)
     assert status.startswith("Done:") and f"{w}x{h} -> {4 * w}x{4 * h}" in status, status
     imgs = wait_for(browser, "(() => { const a = Array.from(document.querySelectorAll('#sr-slider img'));"
                              " return a.length >= 2 && a.every(i => i.complete && i.naturalWidth > 0)"
                              " ? a.map(i => [i.naturalWidth, i.naturalHeight]) : null; })()", 30, "the slider")
     assert imgs[:2] == [[4 * w, 4 * h], [4 * w, 4 * h]]  # before and after, at the output size
+    if "'what the GAN added' compares" not in status:  # srgan-x4 and srresnet-x4 installed: the heat map
+        heat = wait_for(browser, "(() => { const i = document.querySelector('#sr-heat img');"
+                                 " return i && i.complete && i.naturalWidth > 0 ? i.naturalWidth : 0; })()",
+                        30, "the heat map")
+        assert heat == 4 * w
     assert browser.eval("!!document.querySelector('#sr-download a.download-link')")
     got = download(browser, "#sr-download a.download-link", tmp_path / "downloads")
     assert got.name == f"{image.stem}_x4.png"  # the CLI's name
@@ -228,11 +238,12 @@ def test_serve_in_a_browser(server, browser, tmp_path):
     browser.eval("document.querySelector('#sr-lpips input').click()")
     status = run_and_wait(browser, image)
     assert status.startswith(f"Done: {image.name} shrunk 1/4"), status
-    table = wait_for(browser, "document.querySelector('#sr-table') && document.querySelector('#sr-table').innerText",
-                     30, "the metrics table")
+    table = wait_for(browser, "(() => { const t = document.querySelector('#sr-table');"
+                              " return t ? t.innerText : ''; })()", 30, "the metrics table")
     assert "PSNR-Y" in table and "Bicubic" in table
     fig = wait_for(browser, "(() => { const i = document.querySelector('#sr-figure img');"
-                            " return i && i.complete && i.naturalWidth > 0 ? i.naturalWidth : 0; })()", 30, "the figure")
+                            " return i && i.complete && i.naturalWidth > 0 ? i.naturalWidth : 0; })()",
+                   30, "the figure")
     assert fig > 3 * (w - w % 4)  # three panels: bicubic, the model, the original
     got = download(browser, "#sr-download a.download-link", tmp_path / "downloads")
     assert got.name == f"{image.stem}_compare.png"

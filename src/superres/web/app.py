@@ -132,7 +132,7 @@ def run_job(file: str | None, settings: ServeSettings, workspace: Workspace, *, 
             r = PageResult(_status(f"**Done:** {job.summary()}", job.notes), slider=(str(job.before),
                            str(job.after)), slider_label=f"input ({before}) | {job.model} (drag to compare)")
         if getattr(job, "heatmap", None) is not None:
-            r.heatmap, r.heatmap_label = str(job.heatmap), job.heatmap_caption
+            r.heatmap, r.heatmap_label = str(job.heatmap), job.heatmap_label
         r.download, r.ok = str(job.download), True
         return r
     except SuperResError as e:
@@ -199,7 +199,7 @@ def build_app(settings: ServeSettings, workspace: Workspace, *, model: str | Non
                                  info="upscale the alpha channel with bicubic or through the model")
                 before = gr.Radio(["nearest", "bicubic"], value="nearest", label="Slider's 'before' side",
                                   info="the input enlarged to the output size with this")
-                heat = gr.Checkbox(value=False, label="Show what the GAN added",
+                heat = gr.Checkbox(value=False, label="Show what the GAN added", elem_id="sr-heatbox",
                                    info="heat map of SRGAN vs SRResNet, as `superres compare --diff` "
                                         "(runs both models: slower)")
                 lpips = gr.Checkbox(value=True, label="Score LPIPS too", visible=False, elem_id="sr-lpips",
@@ -252,6 +252,7 @@ def serve(settings: ServeSettings, *, host: str = "127.0.0.1", port: int | None 
         raise SuperResError(f"port {port} on {host} is in use; choose another --port, or leave it out to get a "
                             "free one")
     ws = Workspace()
+    saved_env = {k: os.environ.get(k) for k in ("GRADIO_TEMP_DIR", "GRADIO_ANALYTICS_ENABLED")}
     os.environ["GRADIO_TEMP_DIR"] = str(ws.uploads)  # read by Gradio at import: uploads land in ws
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
@@ -282,4 +283,9 @@ def serve(settings: ServeSettings, *, host: str = "127.0.0.1", port: int | None 
         if demo is not None:
             demo.close()
         ws.cleanup()
+        for k, v in saved_env.items():  # serve() may run inside a longer-lived process (tests, notebooks)
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
     return 0

@@ -209,7 +209,7 @@ class ImageJob:
     out_size: tuple[int, int]
     seconds: float
     heatmap: Path | None = None
-    heatmap_caption: str = ""
+    heatmap_label: str = ""  # "What the GAN added: SRGAN vs SRResNet"
     notes: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
@@ -282,7 +282,8 @@ def _add_heatmap(job: ImageJob, path: Path, name: str, out_dir: Path, settings: 
         job.notes += [n for n in comp.notes if "GAN added" in n]
         return
     job.heatmap = _save_png(_pil(comp.diff.image), out_dir / "gan_added.png")
-    job.heatmap_caption = f"{comp.diff.label}. {comp.diff.caption}"
+    job.heatmap_label = comp.diff.label
+    job.notes.append(f"{comp.diff.label}: {comp.diff.caption}")
 
 
 def _pil(arr: np.ndarray):
@@ -303,7 +304,7 @@ class CompareJob:
     after: Path | None
     rows: list[tuple[str, float | None, float | None, float | None, float | None]]  # label, PSNR, SSIM, LPIPS, s
     heatmap: Path | None = None
-    heatmap_caption: str = ""
+    heatmap_label: str = ""  # "What the GAN added: SRGAN vs SRResNet"
     notes: list[str] = field(default_factory=list)
 
     def table_markdown(self) -> str:
@@ -344,7 +345,8 @@ def compare_job(path: str | Path, name: str, out_dir: Path, settings: ServeSetti
         job.notes.append(f"LPIPS: {comp.lpips_note}")
     if comp.diff is not None:
         job.heatmap = _save_png(_pil(comp.diff.image), out_dir / "gan_added.png")
-        job.heatmap_caption = f"{comp.diff.label}. {comp.diff.caption}"
+        job.heatmap_label = comp.diff.label
+        job.notes.append(f"{comp.diff.label}: {comp.diff.caption}")
     return job
 
 
