@@ -81,6 +81,24 @@ def test_check_upload_tells_images_from_animations(tmp_path, settings):
     fr = [Image.fromarray(np.roll(pattern(), i, axis=0)) for i in range(3)]
     fr[0].save(apng, save_all=True, append_images=fr[1:], duration=100)
     assert check_upload(apng, settings) == "animation"
+    webp = tmp_path / "anim.webp"
+    fr[0].save(webp, save_all=True, append_images=fr[1:], duration=100, lossless=True)
+    assert check_upload(webp, settings) == "animation"
+    assert check_upload(save(pattern(), tmp_path / "scan.tif"), settings) == "image"
+    assert check_upload(save(pattern(), tmp_path / "old.bmp"), settings) == "image"
+
+
+def test_animated_webp_and_apng_keep_their_format(tmp_path, ws, settings, no_weights):
+    fr = [Image.fromarray(np.roll(pattern(), i, axis=0)) for i in range(3)]
+    fr[0].save(tmp_path / "wave.webp", save_all=True, append_images=fr[1:], duration=100, lossless=True)
+    fr[0].save(tmp_path / "wave.png", save_all=True, append_images=fr[1:], duration=100)
+    for name in ("wave.webp", "wave.png"):
+        r = run_job(str(tmp_path / name), settings, ws, model="bicubic")
+        assert r.ok and r.animation, r.status
+        out = Path(r.download)
+        assert out.name == name.replace("wave", "wave_x4")
+        with Image.open(out) as im:
+            assert im.size == (96, 64) and im.n_frames == 3
 
 
 def test_check_upload_messages_name_the_users_file_not_the_server_path(tmp_path, settings):

@@ -6,7 +6,7 @@ TMPDIR; Chromium is driven over the DevTools protocol with the small client of
 ``examples/images``, shrunk 1/4, or a synthetic pattern without it), waits for
 the result, checks the slider and the download link, downloads the file through
 the browser and checks it is 4x the input; then an over-limit upload, a corrupt
-file (error in the page) and an animated GIF (the server still serves, input and
+file and a text file (errors in the page) and an animated GIF (the server still serves, input and
 output at the same width). Stopping the server must remove its folder.
 
 Skipped, with the reason, without Gradio (``pip install "superres[web]"``) or
@@ -178,6 +178,8 @@ def screenshot(browser: CDP, name: str) -> None:
 
 def test_serve_in_a_browser(server, browser, tmp_path):
     image, anim, bad, noise = small_inputs(tmp_path)
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a picture\n")
     w, h = Image.open(image).size
 
     # 1. an image: slider, download link, and the downloaded file is 4x the input
@@ -214,6 +216,11 @@ def test_serve_in_a_browser(server, browser, tmp_path):
     status = run_and_wait(browser, bad)
     assert status.startswith("Error: broken.png:") and "damaged" in status, status
     assert not browser.eval("!!document.querySelector('#sr-download a.download-link')")
+
+    # an unsupported type: named in the page
+    fresh_page(browser, server["url"])
+    status = run_and_wait(browser, notes)
+    assert status.startswith("Error: notes.txt: unsupported file type .txt; drop a PNG, JPEG"), status
 
     # ... and the server still serves the next request: an animated GIF, in and out at one width
     fresh_page(browser, server["url"])

@@ -24,8 +24,6 @@ from pathlib import Path
 
 from ..errors import SuperResError
 from .jobs import (
-    ANIMATION_EXTENSIONS,
-    IMAGE_EXTENSIONS,
     ServeSettings,
     Workspace,
     animation_html,
@@ -156,7 +154,6 @@ def build_app(settings: ServeSettings, workspace: Workspace, *, model: str | Non
     if model is not None and model not in names:
         raise SuperResError(f"--model {model}: not an installed model; choose one of {', '.join(names)}")
     default = model or names[0]
-    upload_types = sorted(set(IMAGE_EXTENSIONS) | set(ANIMATION_EXTENSIONS))
 
     def run(file, model_name, mode, outscale, alpha, before, heat, lpips, progress=gr.Progress()):
         def report(what: str, done: int, total: int | None) -> None:
@@ -185,8 +182,8 @@ def build_app(settings: ServeSettings, workspace: Workspace, *, model: str | Non
                     f"{limits}, the rest wait in a queue of {queue_size}.")
         with gr.Row():
             with gr.Column(scale=1, min_width=320):
-                upload = gr.File(label="Image or animation", file_types=upload_types, type="filepath",
-                                 elem_id="sr-upload")
+                # no file_types filter: Gradio would drop another type silently; check_upload names it
+                upload = gr.File(label="Image or animation", type="filepath", elem_id="sr-upload")
                 model_dd = gr.Dropdown(choices=[(c.label, c.name) for c in choices], value=default,
                                        label="Model", elem_id="sr-model",
                                        info="installed models, with their one-line description")
