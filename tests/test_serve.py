@@ -299,8 +299,13 @@ def test_run_job_dispatches_and_reports(tmp_path, ws, settings, no_weights):
     r = run_job(str(save(pattern(32, 24), tmp_path / "hr.png")), settings, ws, model="bicubic", hr=True,
                 lpips=False)
     assert r.ok and r.figure and "| Bicubic |" in r.table and r.download.endswith("hr_compare.png")
+    r = run_job(str(save(pattern(32, 24), tmp_path / "b.png")), settings, ws, model="bicubic", hr=True,
+                lpips=False)
+    assert r.ok and r.slider_label == "Bicubic | Original (drag to compare)"  # bicubic alone: vs the original
     r = run_job(None, settings, ws, model="bicubic")
     assert r == PageResult("**Error:** no file: drop an image or an animation on the upload box first")
+    r = run_job(str(tmp_path / "p.png"), settings, ws, model=str(tmp_path / "p.png"))  # not from the page
+    assert not r.ok and r.status.startswith("**Error:** model ") and "is not one of this server's" in r.status
 
 
 # --- the command and the app --------------------------------------------------------------------------

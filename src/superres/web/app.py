@@ -109,6 +109,9 @@ def run_job(file: str | None, settings: ServeSettings, workspace: Workspace, *, 
     """Check the upload, run the right job and say what happened; never raises for a bad upload."""
     name = Path(file).name if file else None
     try:
+        installed = [c.name for c in model_choices()]
+        if model not in installed:  # the page offers only these; a hand-made request may not
+            raise SuperResError(f"model {model!r} is not one of this server's: {', '.join(installed)}")
         kind = check_upload(file, settings, name)
         job_dir = workspace.job_dir()
         if kind == "animation":
@@ -122,7 +125,7 @@ def run_job(file: str | None, settings: ServeSettings, workspace: Workspace, *, 
                                    "original", job.notes), figure=str(job.figure), table=job.table_markdown())
             if job.before is not None:
                 r.slider = (str(job.before), str(job.after))
-                r.slider_label = f"{job.rows[0][0]} | {job.rows[-1][0]} (drag to compare)"
+                r.slider_label = f"{job.slider_labels[0]} | {job.slider_labels[1]} (drag to compare)"
         else:
             scale = float(outscale) if outscale else None
             job = upscale_image_job(file, name, job_dir, settings, model=model, outscale=scale, alpha=alpha,

@@ -306,6 +306,7 @@ class CompareJob:
     heatmap: Path | None = None
     heatmap_label: str = ""  # "What the GAN added: SRGAN vs SRResNet"
     notes: list[str] = field(default_factory=list)
+    slider_labels: tuple[str, str] = ("", "")
 
     def table_markdown(self) -> str:
         def f(v, spec):
@@ -340,7 +341,8 @@ def compare_job(path: str | Path, name: str, out_dir: Path, settings: ServeSetti
         before = _save_png(_pil(pair[0].image), out_dir / "before.png")
         after = _save_png(_pil(pair[1].image), out_dir / "after.png")
     rows = [(p.label, p.psnr, p.ssim, p.lpips, p.seconds) for p in comp.methods]
-    job = CompareJob(download, download, before, after, rows, notes=list(comp.notes))
+    job = CompareJob(download, download, before, after, rows, notes=list(comp.notes),
+                     slider_labels=(pair[0].label, pair[1].label) if pair is not None else ("", ""))
     if comp.lpips_note and lpips:
         job.notes.append(f"LPIPS: {comp.lpips_note}")
     if comp.diff is not None:
