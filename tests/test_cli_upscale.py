@@ -518,8 +518,12 @@ def test_models_json(capsys):
     from superres.registry import list_models
 
     assert main(["models", "--json"]) == 0
-    rows = json.loads(capsys.readouterr().out)
+    all_rows = json.loads(capsys.readouterr().out)
+    rows = [r for r in all_rows if r["source"] == "shipped"]
     assert [r["name"] for r in rows] == [e.name for e in list_models()]
+    fetchable = {r["name"]: r for r in all_rows if r["source"] == "catalogue"}
+    assert {"course-srgan", "realesrgan-x4plus", "lpips", "vgg16", "vgg19"} <= set(fetchable)
+    assert fetchable["course-srgan"]["license"] == "Apache-2.0"
     by_name = {r["name"]: r for r in rows}
     assert by_name["srresnet-x4"]["params"] == 1_549_462 and by_name["srresnet-x4"]["installed"] is False
     assert by_name["bicubic"] == {**by_name["bicubic"], "scale": 4, "params": 0, "installed": True,

@@ -1,24 +1,21 @@
 """Tests for superres.training.download and ``superres data div2k``.
 
-A local HTTP server (127.0.0.1, ephemeral port, in a thread) serves a small
-fake DIV2K zip; it honours ``Range`` requests unless told not to, and records
-the Range header of every request. Nothing leaves the machine.
+A local HTTP server (127.0.0.1, ephemeral port, in a thread: the ``http_server``
+fixture of conftest.py) serves a small fake DIV2K zip; it honours ``Range``
+requests unless told not to, and records the Range header of every request.
+Nothing leaves the machine.
 """
 
 from __future__ import annotations
 
 import hashlib
-import http.server
-import re
-import threading
 import zipfile
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from PIL import Image
 
+from conftest import Server
 from superres.errors import SuperResError
 from superres.training.download import (
     ChecksumError,
@@ -28,51 +25,6 @@ from superres.training.download import (
     extract_zip,
     fetch_div2k,
 )
-
-
-@dataclass
-class Server:
-    url: str
-    root: Path
-    ranges: list[str | None] = field(default_factory=list)  # Range header of each GET
-    honour_range: bool = True
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    server_state: Server  # set on a per-server subclass
-
-    def log_message(self, format: str, *args: object) -> None:  # keep test output quiet
-        pass
-
-    def do_GET(self) -> None:
-        state = self.server_state
-        state.ranges.append(self.headers.get("Range"))
-        path = state.root / self.path.lstrip("/")
-        if "/" in self.path.lstrip("/") or not path.is_file():
-            self.send_error(404)
-            return
-        data = path.read_bytes()
-        rng = self.headers.get("Range")
-        m = re.fullmatch(r"bytes=(\d+)-", rng or "")
-        if m and state.honour_range:
-            start = int(m.group(1))
-            if start >= len(data):
-                self.send_response(416)
-                self.send_header("Content-Range", f"bytes */{len(data)}")
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                return
-            body = data[start:]
-            self.send_response(206)
-            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-        else:
-            body = data
-            self.send_response(200)
-        self.send_header("Content-Type", "application/zip")
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Accept-Ranges", "bytes" if state.honour_range else "none")
-        self.end_headers()
-        self.wfile.write(body)
 
 
 def _make_zip(path: Path, folder: str, n: int = 2) -> bytes:
@@ -87,23 +39,12 @@ def _make_zip(path: Path, folder: str, n: int = 2) -> bytes:
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
+def server(tmp_path: Path, http_server) -> Server:
     root = tmp_path / "srv"
     root.mkdir()
     _make_zip(root / "DIV2K_train_HR.zip", "DIV2K_train_HR", 3)
     _make_zip(root / "DIV2K_valid_HR.zip", "DIV2K_valid_HR", 1)
-    state = Server(url="", root=root)
-    handler = type("Handler", (_Handler,), {"server_state": state})
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    state.url = f"http://127.0.0.1:{httpd.server_address[1]}"
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    try:
-        yield state
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=5)
+    return http_server(root)
 
 
 def _remote(server: Server, name: str = "DIV2K_train_HR.zip", **kw: object) -> RemoteFile:

@@ -182,6 +182,11 @@ def select_models(names: Sequence[str]) -> tuple[list[str], list[str]]:
             p = Path(name).expanduser()
             looks_like_path = p.suffix in (".safetensors", ".pth", ".pt", ".h5", ".ckpt") or os.sep in name
             if not looks_like_path and not p.exists():
+                from .catalogue import find
+
+                if find(name) is not None:  # a third-party model, fetched on first use
+                    usable.append(name)
+                    continue
                 get_entry(name)  # raises with suggestions
             if not p.is_file():
                 raise ModelError(f"weights file {p} not found")

@@ -22,6 +22,7 @@ from typing import Any
 from .errors import ModelError
 
 __all__ = ["ModelEntry", "PretrainedWeights", "register_model", "create_model", "load_model",
+           "interpolate_models", "load_with_controls", "STRENGTH_PAIRS",
            "list_models", "get_entry", "DEFAULT_MODEL", "default_model", "weights_dir"]
 
 #: the model used when none is named (falls back down PREFERENCE when its weights are missing)
@@ -159,10 +160,17 @@ def list_models() -> list[ModelEntry]:
 def get_entry(name: str) -> ModelEntry:
     if name in _REGISTRY:
         return _REGISTRY[name]
-    close = difflib.get_close_matches(name, _REGISTRY, n=1, cutoff=0.5)
+    from .catalogue import names as catalogue_names
+
+    fetchable = catalogue_names("model")
+    if name in fetchable:
+        raise ModelError(f"{name!r} is a third-party model from the catalogue (fetched on first use), not a "
+                         "shipped one; load it with superres.load_model or --model")
+    close = difflib.get_close_matches(name, [*_REGISTRY, *fetchable], n=1, cutoff=0.5)
     hint = f" Did you mean {close[0]!r}?" if close else ""
-    raise ModelError(f"unknown model {name!r}.{hint} Available: {', '.join(_REGISTRY)} "
-                     "(or a path to a weights file: superres .safetensors, Keras .h5, BasicSR/Real-ESRGAN .pth)")
+    raise ModelError(f"unknown model {name!r}.{hint} Available: {', '.join(_REGISTRY)}; fetchable: "
+                     f"{', '.join(fetchable)} (or a path to a weights file: superres .safetensors, Keras .h5, "
+                     "BasicSR/Real-ESRGAN .pth)")
 
 
 def default_model() -> str:
@@ -202,10 +210,24 @@ def create_model(name: str, pretrained: bool = True, device: str = "cpu"):
 
 
 def load_model(name_or_path: str | os.PathLike, device: str = "cpu"):
-    """A ready model from a registry name or a weights file path."""
+    """A ready model from a registry name, a catalogue name (third-party weights, fetched and verified
+    on first use: :mod:`superres.catalogue`) or a weights file path."""
     s = str(name_or_path)
     if s in _REGISTRY:
         return create_model(s, pretrained=True, device=device)
+    from . import catalogue
+
+    entry = catalogue.find(s)
+    if entry is not None:
+        if entry.kind != "model":
+            raise ModelError(f"{s!r} holds {entry.description}: weights for a loss or metric, not a "
+                             "super-resolution model")
+        path = catalogue.ensure(s)[0]
+        from .convert import load_foreign
+
+        model = load_foreign(path).eval().to(device)
+        model.name = s
+        return model
     p = Path(s).expanduser()
     looks_like_path = p.suffix in (".safetensors", ".pth", ".pt", ".h5", ".hdf5", ".ckpt") or os.sep in s or p.exists()
     if not looks_like_path:
@@ -231,3 +253,60 @@ def load_model(name_or_path: str | os.PathLike, device: str = "cpu"):
         model = load_foreign(p).eval().to(device)
     model.name = p.stem
     return model
+
+
+def interpolate_models(a, b, t: float, device: str = "cpu"):
+    """Network interpolation (ESRGAN, Wang et al. 2018; Real-ESRGAN's DNI): ``(1 - t) * a + t * b``,
+    parameter by parameter, for two models (names, paths or modules) of the same architecture.
+
+    ``t = 0`` is ``a``, ``t = 1`` is ``b``. Integer buffers (BatchNorm counters) are taken from ``a``.
+    """
+    t = float(t)
+    if not 0.0 <= t <= 1.0:
+        raise ModelError(f"interpolation weight must be between 0 and 1, got {t}")
+    ma = a if not isinstance(a, (str, os.PathLike)) else load_model(a)
+    mb = b if not isinstance(b, (str, os.PathLike)) else load_model(b)
+    ia, ib = getattr(ma, "info", None), getattr(mb, "info", None)
+    if (getattr(ia, "arch", None), getattr(ma, "args", None)) != (getattr(ib, "arch", None), getattr(mb, "args", None)):
+        raise ModelError(f"cannot interpolate {getattr(ma, 'name', a)} and {getattr(mb, 'name', b)}: "
+                         "they are different networks")
+    sa, sb = ma.state_dict(), mb.state_dict()
+    mixed = {k: (v.lerp(sb[k].to(v.dtype), t) if v.is_floating_point() else v) for k, v in sa.items()}
+    import copy
+
+    out = copy.deepcopy(ma)
+    out.load_state_dict(mixed)
+    out.name = f"{getattr(ma, 'name', 'a')}~{getattr(mb, 'name', 'b')}@{t:g}"
+    return out.eval().to(device)
+
+
+#: ``--strength`` pair: the GAN model blended with its MSE-trained starting point (ESRGAN interpolation)
+STRENGTH_PAIRS: dict[str, tuple[str, str]] = {"srgan-x4": ("srresnet-x4", "srgan-x4")}
+
+
+def load_with_controls(name: str, *, strength: float | None = None, denoise: float | None = None,
+                       device: str = "cpu"):
+    """``name`` with the GAN ``strength`` (0 = srresnet-x4 .. 1 = srgan-x4) or Real-ESRGAN ``denoise``
+    (0 = weak-denoise companion .. 1 = realesr-general-x4v3) applied by network interpolation."""
+    from .catalogue import DENOISE_PAIRS
+
+    if strength is not None and denoise is not None:
+        raise ModelError("give --strength or --denoise, not both")
+    if strength is not None:
+        pair = STRENGTH_PAIRS.get(name)
+        if pair is None:
+            raise ModelError(f"--strength works with {', '.join(STRENGTH_PAIRS)} (it blends "
+                             f"{' and '.join(next(iter(STRENGTH_PAIRS.values())))}), not {name!r}")
+        model = interpolate_models(pair[0], pair[1], strength, device=device)
+        model.name = f"{name}@strength={strength:g}"
+        return model
+    if denoise is not None:
+        pair = DENOISE_PAIRS.get(name)
+        if pair is None:
+            raise ModelError(f"--denoise works with {', '.join(DENOISE_PAIRS)}, not {name!r}")
+        if denoise == 1.0:  # Real-ESRGAN's rule: strength 1 is the model itself, no companion needed
+            return load_model(name, device=device)
+        model = interpolate_models(pair[0], pair[1], denoise, device=device)
+        model.name = f"{name}@denoise={denoise:g}"
+        return model
+    return load_model(name, device=device)

@@ -67,8 +67,13 @@ def main(argv: list[str] | None = None) -> int:
     from .._alloc import tune_allocator
 
     tune_allocator()  # big tensors stay in the heap between layers (see superres._alloc)
+    import contextlib
+
+    from ..catalogue import offline_mode
+
     try:
-        return int(ns._handler(ns) or 0)
+        with offline_mode() if getattr(ns, "offline", False) else contextlib.nullcontext():
+            return int(ns._handler(ns) or 0)
     except SuperResError as e:
         print(f"superres {ns.command}: error: {e}", file=sys.stderr)
         return int(e.exit_code)

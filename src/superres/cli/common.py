@@ -23,6 +23,33 @@ def add_model_options(p: argparse.ArgumentParser, default: str | None = None) ->
     p.add_argument("--backend", default="torch", choices=["torch", "onnxruntime"],
                    help="torch (default) or onnxruntime: the network exported to ONNX and run by ONNX "
                         "Runtime on the CPU, float32 (needs pip install \"superres[onnx]\")")
+    add_offline_option(p)
+
+
+def add_offline_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--offline", action="store_true",
+                   help="never touch the network: third-party models (see 'superres models') must already be "
+                        "in the cache (also SUPERRES_OFFLINE=1)")
+
+
+def add_control_options(p: argparse.ArgumentParser) -> None:
+    """--strength / --denoise: network interpolation between two models of one architecture."""
+    p.add_argument("--strength", type=unit_float, default=None, metavar="S",
+                   help="GAN strength for srgan-x4, 0..1: blends the weights of srresnet-x4 (0: smooth, "
+                        "highest PSNR) and srgan-x4 (1: full GAN texture); see MODELS.md for its curve")
+    p.add_argument("--denoise", type=unit_float, default=None, metavar="D",
+                   help="denoise strength for realesr-general-x4v3, 0..1 (Real-ESRGAN's -dn): blends its "
+                        "weak-denoise companion (0: keeps noise) and the model itself (1: strongest denoise)")
+
+
+def unit_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}") from None
+    if not 0.0 <= v <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return v
 
 
 #: --help text shared by upscale and animate: which model for graphics (figures: benchmarks/graphics.py)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import non_negative_int, pixel_count
+from .common import add_offline_option, non_negative_int, pixel_count
 
 HELP = "compare upscalers side by side (PNG figure, optional HTML report)"
 EPILOG = """\
@@ -59,6 +59,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("input", metavar="INPUT", help="image file")
     p.add_argument("--lr", action="store_true",
                    help="the input is already low resolution: upscale it, no reference metrics")
+    add_offline_option(p)
     p.add_argument("-m", "--models", type=model_list, default=None, metavar="A,B,...",
                    help="methods in panel order: registry names or weights files (.safetensors, Keras .h5, BasicSR/Real-ESRGAN .pth) (default: "
                         "bicubic,srcnn-x4,srresnet-x4,srgan-x4; with --lr bicubic,srgan-x4,srresnet-x4,srcnn-x4)")

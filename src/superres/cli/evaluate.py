@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import non_negative_int
+from .common import add_offline_option, non_negative_int
 
 HELP = "measure PSNR/SSIM/LPIPS and speed of models on benchmark folders"
 EPILOG = """\
@@ -40,6 +40,7 @@ def _models(text: str) -> list[str]:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help=HELP, description=HELP, epilog=EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_offline_option(p)
     p.add_argument("-m", "--models", type=_models, default=_models(DEFAULT_MODELS), metavar="A,B,...",
                    help=f"registry names or weights files (.safetensors, Keras .h5, BasicSR/Real-ESRGAN .pth) (default: {DEFAULT_MODELS})")
     p.add_argument("--data", nargs="+", required=True, metavar="DIR",

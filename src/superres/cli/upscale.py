@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .common import GRAPHICS_HELP, add_color_fix_option, add_model_options, int_in_range, pixel_count, positive_float
+from .common import (GRAPHICS_HELP, add_color_fix_option, add_control_options, add_model_options, int_in_range,
+                     pixel_count, positive_float)
 from .upscale_ray import EPILOG as RAY_EPILOG
 from .upscale_ray import add_options as add_ray_options
 
@@ -45,6 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", metavar="PATH",
                    help="output file (one input) or folder (default: beside each input, with --suffix)")
     add_model_options(p)
+    add_control_options(p)
     p.add_argument("--suffix", default="_x4", help="added to output names (default: _x4)")
     p.add_argument("--format", choices=["png", "jpg", "webp", "tif", "bmp", "keep"], default=None,
                    help="output format when -o is a folder or omitted (default: png); keep = each "
@@ -94,6 +96,7 @@ def run(ns: argparse.Namespace) -> int:
         recursive=ns.recursive, overwrite=ns.overwrite, keep_metadata=ns.keep_metadata,
         max_pixels=ns.max_pixels, quiet=ns.quiet, skip_existing=ns.skip_existing,
         color_fix=ns.color_fix,
+        strength=ns.strength, denoise=ns.denoise,
     )
     # a trailing slash always means a folder, even for a name like "out.png/"
     output_is_dir = bool(ns.output) and ns.output.endswith(("/", os.sep))

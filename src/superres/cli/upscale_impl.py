@@ -34,6 +34,8 @@ class UpscaleOptions:
     quiet: bool = False
     skip_existing: bool = False
     color_fix: bool = False
+    strength: float | None = None  # GAN strength (srgan-x4: 0 = srresnet-x4 .. 1 = srgan-x4)
+    denoise: float | None = None  # Real-ESRGAN denoise strength (realesr-general-x4v3)
 
 
 @dataclass
@@ -175,7 +177,16 @@ def check_output_folder(output: Path | None, jobs: list[Job]) -> None:
 def _load_upscaler(model_name: str, opts: UpscaleOptions):
     from ..api import make_upscaler_checked
 
-    return make_upscaler_checked(model_name, device=opts.device, tile=opts.tile, tile_pad=opts.tile_pad,
+    model = model_name
+    if opts.strength is not None or opts.denoise is not None:
+        from ..registry import load_with_controls
+
+        try:
+            model = load_with_controls(model_name, strength=opts.strength, denoise=opts.denoise)
+        except SuperResError as e:
+            e.exit_code = 2
+            raise
+    return make_upscaler_checked(model, device=opts.device, tile=opts.tile, tile_pad=opts.tile_pad,
                                  precision=opts.precision, backend=opts.backend)
 
 

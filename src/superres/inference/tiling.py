@@ -40,15 +40,31 @@ class Tile:
         return self.win_y[1] - self.win_y[0], self.win_x[1] - self.win_x[0]
 
 
-def axis_spans(length: int, tile: int, pad: int) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+def axis_spans(length: int, tile: int, pad: int, multiple: int = 1) -> list[tuple[tuple[int, int], tuple[int, int]]]:
     """(window, core) spans along one axis of ``length`` pixels.
 
     Cores are balanced (ceil(length / n) each, last one shorter) and cover the
     axis exactly once; every window is ``core + 2 * pad`` long (or the whole axis
     when that is shorter), shifted inwards at the ends.
+
+    With ``multiple > 1`` (networks that pixel-unshuffle their input by that
+    factor) cores and context are whole multiples, and every window starts on
+    the multiple's grid, so each tile sees the same pixel groups as the whole
+    image; windows are then not shifted inwards but cut at the ends (the last
+    one may be shorter and is padded by the network as the whole image is).
     """
-    if length <= 0 or tile <= 0 or pad < 0:
-        raise ValueError(f"bad tiling: length={length}, tile={tile}, pad={pad}")
+    if length <= 0 or tile <= 0 or pad < 0 or multiple < 1:
+        raise ValueError(f"bad tiling: length={length}, tile={tile}, pad={pad}, multiple={multiple}")
+    if multiple > 1:
+        m = multiple
+        pad = math.ceil(pad / m) * m
+        n = max(1, math.ceil(length / max(tile, m)))
+        core = math.ceil(math.ceil(length / n) / m) * m
+        spans = []
+        for c0 in range(0, length, core):
+            c1 = min(length, c0 + core)
+            spans.append(((max(0, c0 - pad), min(length, c1 + pad)), (c0, c1)))
+        return spans
     n = max(1, math.ceil(length / tile))
     core = math.ceil(length / n)
     win = min(length, core + 2 * pad)
@@ -62,8 +78,8 @@ def axis_spans(length: int, tile: int, pad: int) -> list[tuple[tuple[int, int], 
     return spans
 
 
-def plan_tiles(height: int, width: int, tile: int, pad: int) -> list[Tile]:
-    """All tiles for an LR image of ``height`` x ``width``, row-major."""
+def plan_tiles(height: int, width: int, tile: int, pad: int, multiple: int = 1) -> list[Tile]:
+    """All tiles for an LR image of ``height`` x ``width``, row-major (see :func:`axis_spans`)."""
     return [Tile(wy, wx, cy, cx)
-            for wy, cy in axis_spans(height, tile, pad)
-            for wx, cx in axis_spans(width, tile, pad)]
+            for wy, cy in axis_spans(height, tile, pad, multiple)
+            for wx, cx in axis_spans(width, tile, pad, multiple)]

@@ -10,9 +10,16 @@ precision and tiling policy, and has no per-image state. Two entry points:
   a huge image never exists as a float tensor (a 4000x3000 input makes a
   16000x12000 output: 2.3 GB as float32, 576 MB as uint8).
 
-Both reflect-pad the image by ``pre_pad`` LR pixels before running the
-network and crop afterwards (better borders than the network's zero padding;
-tiled and untiled paths pad identically, so they agree).
+The border treatment follows the model's descriptor (``model.info.border``,
+:class:`~superres.models.base.Border`): ``REFLECT`` reflect-pads the image by
+``border_pad`` LR pixels before running the network and crops afterwards (our
+own models: better borders than the network's zero padding); ``ZERO`` runs the
+plain forward pass the authors of foreign models use, so untiled outputs equal
+their original code's. Tiled and untiled paths pad identically, windows at
+the image border start at the border (so the network's own zero padding sees
+the same edge), and windows of models with ``tile_multiple > 1`` (pixel
+unshuffle) start on that grid, so tiled output equals untiled up to the
+context ``tile_pad`` gives.
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ from torch.nn import functional as F
 
 from .tiling import Tile, plan_tiles
 
-__all__ = ["Upscaler", "pick_device", "resolve_precision", "DEFAULT_MEMORY_BUDGET_MB"]
+__all__ = ["Upscaler", "pick_device", "resolve_precision", "border_pre_pad", "DEFAULT_MEMORY_BUDGET_MB"]
 
 #: working-memory budget for activations when choosing a tile size automatically
 DEFAULT_MEMORY_BUDGET_MB = 1024
@@ -68,6 +75,16 @@ def _bytes_per_lr_pixel(model: nn.Module) -> int:
     return int(4 * channels * 4 * (scale / 2) ** 2 * 3 + 4 * channels * 6)
 
 
+def border_pre_pad(model: nn.Module) -> int:
+    """LR pixels of reflection padding the model's border treatment asks for (0 = plain forward pass)."""
+    from ..models.base import Border
+
+    info = getattr(model, "info", None)
+    if info is None:
+        return 8  # a bare module: the engine's historical default
+    return 0 if getattr(info, "border", Border.REFLECT) is Border.ZERO else int(getattr(info, "border_pad", 8))
+
+
 def resolve_precision(precision: str, model: nn.Module, device: torch.device) -> str:
     """The precision ``auto`` stands for on this device, for this model."""
     if precision != "auto":
@@ -94,7 +111,8 @@ class Upscaler:
         device: ``auto``, ``cpu``, ``cuda``, ``mps`` ...
         tile: LR tile size; None = choose from ``memory_budget_mb``; 0 = never tile.
         tile_pad: LR context around each tile (default: the model's receptive hint).
-        pre_pad: reflection padding around the whole image, in LR pixels.
+        pre_pad: reflection padding around the whole image, in LR pixels; None (default): the
+            model's border treatment (``info.border``: REFLECT by ``info.border_pad``, ZERO = 0).
         precision: ``fp32``, ``bf16``, ``fp16`` (autocast) or ``auto``: bf16 on CPUs with
             native bfloat16 / fp16 on CUDA, but only for models whose card records that
             reduced precision passed our quality check (``reduced_precision_ok``); fp32 otherwise.
@@ -105,7 +123,7 @@ class Upscaler:
     """
 
     def __init__(self, model: nn.Module, device: str | torch.device | None = "auto", tile: int | None = None,
-                 tile_pad: int | None = None, pre_pad: int = 8, precision: str = "fp32",
+                 tile_pad: int | None = None, pre_pad: int | None = None, precision: str = "fp32",
                  memory_budget_mb: float = DEFAULT_MEMORY_BUDGET_MB, batch_tiles: int = 1,
                  scale: int | None = None, optimize: bool = True, backend: str = "torch") -> None:
         info = getattr(model, "info", None)
@@ -139,7 +157,8 @@ class Upscaler:
             self.model = model.eval().to(self.device)
         self.tile = tile
         self.tile_pad = int(tile_pad if tile_pad is not None else getattr(info, "receptive_pad", 16))
-        self.pre_pad = int(pre_pad)
+        self.pre_pad = int(pre_pad) if pre_pad is not None else border_pre_pad(model)
+        self.tile_multiple = max(1, int(getattr(info, "tile_multiple", 1) or 1))
         self.precision = resolve_precision(precision, model, self.device)
         self.memory_budget_mb = float(memory_budget_mb)
         self.batch_tiles = max(1, int(batch_tiles))
@@ -170,7 +189,7 @@ class Upscaler:
         t = self.tile_size_for(h, w)
         if t == 0:
             return plan_tiles(h, w, max(h, w), 0)
-        return plan_tiles(h, w, t, self.tile_pad)
+        return plan_tiles(h, w, t, self.tile_pad, multiple=self.tile_multiple)
 
     # -- running ------------------------------------------------------------
     def _autocast(self):

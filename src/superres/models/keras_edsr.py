@@ -29,7 +29,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .base import ModelInfo
+from .base import Border, ModelInfo
 
 __all__ = ["KerasEDSR", "KerasWDSR", "DIV2K_RGB_MEAN"]
 
@@ -84,7 +84,7 @@ class KerasEDSR(_Normalised):
         self.args = dict(scale=scale, channels=channels, n_blocks=n_blocks, res_scale=float(res_scale),
                          rgb_mean=list(rgb_mean))
         self.info = ModelInfo(
-            arch="keras_edsr", scale=scale, receptive_pad=2 * n_blocks + 6,
+            border=Border.ZERO, border_pad=0, arch="keras_edsr", scale=scale, receptive_pad=2 * n_blocks + 6,
             paper="Lim et al., EDSR, CVPRW 2017, arXiv:1707.02921 (Keras implementation of "
                   "krasserm/super-resolution)",
         )
@@ -144,7 +144,8 @@ class KerasWDSR(_Normalised):
         self.args = dict(scale=scale, channels=channels, n_blocks=n_blocks, expansion=expansion, block=block,
                          res_scale=float(res_scale), rgb_mean=list(rgb_mean))
         self.info = ModelInfo(
-            arch="keras_wdsr", scale=scale, receptive_pad=(2 if block == "a" else 1) * n_blocks + 6,
+            border=Border.ZERO, border_pad=0, arch="keras_wdsr", scale=scale,
+            receptive_pad=(2 if block == "a" else 1) * n_blocks + 6,
             paper="Yu et al., WDSR, arXiv:1808.08718, 2018 (Keras implementation of krasserm/super-resolution)",
             extra={"bytes_per_lr_pixel": int(4 * channels * expansion * 3 + 4 * 3 * scale * scale * 6)},
         )

@@ -34,7 +34,7 @@ import math
 import torch
 from torch import nn
 
-from .base import ModelInfo
+from .base import Border, ModelInfo
 
 __all__ = ["KerasSRResNet"]
 
@@ -83,7 +83,7 @@ class KerasSRResNet(nn.Module):
                          tail_kernel=tail_kernel, bn_eps=bn_eps, tanh=tanh)
         self.tanh = tanh
         self.info = ModelInfo(
-            arch="keras_srresnet", scale=scale, receptive_pad=24,
+            arch="keras_srresnet", scale=scale, receptive_pad=24, border=Border.ZERO, border_pad=0,
             paper="Ledig et al., CVPR 2017, arXiv:1609.04802 (Keras implementation of krasserm/super-resolution)",
         )
         self.head = nn.Conv2d(3, channels, head_kernel, padding=head_kernel // 2)

@@ -30,7 +30,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .base import ModelInfo
+from .base import Border, ModelInfo
 
 __all__ = ["RRDBNet", "RRDB", "ResidualDenseBlock"]
 
@@ -96,7 +96,7 @@ class RRDBNet(nn.Module):
         per_px = 4 * num_feat * hr_px * 4 + 4 * (2 * num_feat + 5 * num_grow_ch) * 3
         self.info = ModelInfo(
             arch="rrdbnet", scale=scale, in_channels=in_channels, out_channels=out_channels,
-            tile_multiple=pixel_unshuffle, receptive_pad=24,
+            tile_multiple=pixel_unshuffle, receptive_pad=24, border=Border.ZERO, border_pad=0,
             paper="Wang et al., ESRGAN, ECCVW 2018, arXiv:1809.00219; Real-ESRGAN, ICCVW 2021, arXiv:2107.10833",
             extra={"bytes_per_lr_pixel": int(per_px)},
         )

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .base import ModelInfo
+from .base import Border, ModelInfo
 
 __all__ = ["SRVGGNetCompact"]
 
@@ -40,7 +40,7 @@ class SRVGGNetCompact(nn.Module):
         per_px = 4 * num_feat * 3 + 4 * out_channels * scale ** 2 * 3
         self.info = ModelInfo(
             arch="srvgg", scale=scale, in_channels=in_channels, out_channels=out_channels,
-            receptive_pad=num_conv + 4,
+            receptive_pad=num_conv + 4, border=Border.ZERO, border_pad=0,
             paper="Wang et al., Real-ESRGAN, ICCVW 2021, arXiv:2107.10833",
             extra={"bytes_per_lr_pixel": int(per_px)},
         )

@@ -9,7 +9,10 @@ final name is always complete. The SHA-256 actually computed is printed and
 written next to the file as ``<filename>.sha256`` (``sha256sum`` format), so
 users can pin it.
 
-:func:`extract_zip` unpacks an archive safely (no absolute or ``..`` member
+:func:`extract_member` copies one named member out of a ``.tar.gz`` or
+``.zip`` archive (regular files only: no links, no device files, no absolute
+or ``..`` paths), verifying its size and SHA-256 while it streams, into a
+temporary file renamed into place only when it matches. :func:`extract_zip` unpacks an archive safely (no absolute or ``..`` member
 paths) into a temporary folder that is renamed into place when complete;
 :func:`fetch_div2k` does both for the DIV2K HR archives, and
 :func:`fetch_benchmarks` for Set5, Set14, BSD100 and Urban100 (HR + MATLAB-bicubic
@@ -37,6 +40,7 @@ import zipfile
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any, BinaryIO, Iterable
+from zlib import error as zlib_error
 
 from .._version import __version__
 from ..errors import SuperResError
@@ -50,6 +54,9 @@ __all__ = [
     "download",
     "sha256_file",
     "extract_zip",
+    "extract_member",
+    "member_problem",
+    "verify_file",
     "fetch_div2k",
     "BENCHMARK_SETS",
     "BENCHMARK_ARCHIVE",
@@ -153,7 +160,7 @@ def _network_error(remote: RemoteFile, part: Path, dest_dir: Path, reason: objec
     )
 
 
-def _verify(path: Path, remote: RemoteFile, *, delete: bool) -> str:
+def verify_file(path: Path, remote: RemoteFile, *, delete: bool) -> str:
     """Check size and SHA-256 of ``path``; returns the computed SHA-256.
 
     On mismatch ``path`` is removed if ``delete`` and :class:`ChecksumError` is raised.
@@ -245,7 +252,7 @@ def download(remote: RemoteFile, dest_dir: str | Path, progress: bool = True, ti
                 _say(f"{final} already exists, skipping download")
             return final
         try:
-            digest = _verify(final, remote, delete=False)
+            digest = verify_file(final, remote, delete=False)
         except ChecksumError as e:
             _say(f"{e}: downloading it again")
             final.unlink()
@@ -337,13 +344,13 @@ def download(remote: RemoteFile, dest_dir: str | Path, progress: bool = True, ti
 
     if not part.is_file():
         raise _network_error(remote, part, dest_dir, "nothing was received")
-    digest = _verify(part, remote, delete=True)
+    digest = verify_file(part, remote, delete=True)
     os.replace(part, final)
     _record_sha256(final, digest, progress)
     return final
 
 
-def _member_problem(name: str) -> str | None:
+def member_problem(name: str) -> str | None:
     """Why a zip member name is unsafe to extract, or None if it is fine."""
     if not name:
         return "empty name"
@@ -378,7 +385,7 @@ def extract_zip(path: str | Path, dest_dir: str | Path, *, progress: bool = Fals
     with zf:
         infos = zf.infolist()
         for info in infos:
-            problem = _member_problem(info.filename)
+            problem = member_problem(info.filename)
             if problem:
                 raise DownloadError(f"{path}: refusing to extract unsafe member {info.filename!r} ({problem})")
         parts = [PurePosixPath(i.filename.replace("\\", "/")).parts for i in infos]
@@ -411,6 +418,90 @@ def extract_zip(path: str | Path, dest_dir: str | Path, *, progress: bool = Fals
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
     return target
+
+
+def _open_member(archive: Path, member: str) -> tuple[Any, Any]:
+    """(container, readable stream) of ``member`` in a .tar.gz/.tgz/.tar or .zip/.whl archive."""
+    problem = member_problem(member)
+    if problem:
+        raise DownloadError(f"refusing to extract {member!r} from {archive} ({problem})")
+    if zipfile.is_zipfile(archive):
+        zf = zipfile.ZipFile(archive)
+        try:
+            info = zf.getinfo(member)
+        except KeyError:
+            zf.close()
+            raise DownloadError(f"{archive}: has no member {member!r} (a different archive?)") from None
+        mode = (info.external_attr >> 16) & 0o170000
+        if info.is_dir() or mode not in (0, 0o100000):  # 0: made on a system without Unix modes
+            zf.close()
+            raise DownloadError(f"{archive}: member {member!r} is not a regular file; refusing to extract it")
+        return zf, zf.open(info)
+    try:
+        tf = tarfile.open(archive, "r:*")
+    except (tarfile.TarError, OSError) as e:
+        raise DownloadError(f"{archive}: not a readable tar or zip archive ({e}); "
+                            "delete it and download it again") from e
+    info = None
+    for candidate in (member, "./" + member):  # archives made with `tar -C dir .` prefix "./"
+        try:
+            info = tf.getmember(candidate)
+            break
+        except KeyError:
+            continue
+    if info is None:
+        tf.close()
+        raise DownloadError(f"{archive}: has no member {member!r} (a different archive?)")
+    if not info.isreg():  # symlinks, hard links, devices, folders
+        tf.close()
+        raise DownloadError(f"{archive}: member {member!r} is not a regular file; refusing to extract it")
+    stream = tf.extractfile(info)
+    if stream is None:
+        tf.close()
+        raise DownloadError(f"{archive}: cannot read member {member!r}")
+    return tf, stream
+
+
+def extract_member(archive: str | Path, member: str, dest: str | Path, expected: RemoteFile) -> Path:
+    """Copy ``member`` of ``archive`` to ``dest`` if it matches ``expected``'s size and SHA-256.
+
+    Nothing but ``dest`` is written (via a temporary file in its folder, renamed
+    into place after the check), so member paths can never escape the target
+    folder; links and other non-regular members are refused. On a mismatch the
+    temporary file is deleted and :class:`ChecksumError` is raised.
+    """
+    archive, dest = Path(archive), Path(dest)
+    container, stream = _open_member(archive, member)
+    h = hashlib.sha256()
+    size = 0
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    except OSError as e:
+        container.close()
+        raise DownloadError(f"cannot write in {dest.parent}: {e.strerror or e}") from e
+    tmp = Path(tmp_name)
+    try:
+        with container, stream, os.fdopen(fd, "wb") as out:
+            for block in iter(lambda: stream.read(CHUNK), b""):
+                h.update(block)
+                size += len(block)
+                out.write(block)
+        digest = h.hexdigest()
+        if expected.size is not None and size != expected.size:
+            raise ChecksumError(f"{archive.name}:{member}: size is {size} bytes, expected {expected.size}; "
+                                "not extracted")
+        if expected.sha256 is not None and digest != expected.sha256.lower():
+            raise ChecksumError(f"{archive.name}:{member}: SHA-256 mismatch (got {digest}, expected "
+                                f"{expected.sha256.lower()}); not extracted")
+        os.replace(tmp, dest)
+    except (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib_error) as e:
+        raise DownloadError(f"{archive}: corrupt archive ({e}); delete it and download it again") from e
+    except OSError as e:
+        raise DownloadError(f"cannot extract {member!r} to {dest}: {e.strerror or e}") from e
+    finally:
+        tmp.unlink(missing_ok=True)
+    return dest
 
 
 def fetch_div2k(

@@ -1,0 +1,235 @@
+"""Real-photo guidance: how each model degrades on JPEG-compressed and noisy inputs.
+
+    TORCH_HOME=../shared/weights /work/bench.sh python benchmarks/real_photos.py measure \
+        --models srgan-x4 srresnet-x4 --conditions clean jpeg95 jpeg75 jpeg50 noise5
+    python benchmarks/real_photos.py render      # docs/real_photos.md + the MODELS.md blocks + cards
+
+What it measures: for every model (shipped names, catalogue names such as ``course-srgan``,
+weights files, or ``srgan-x4@strength=0.5`` / ``realesr-general-x4v3@denoise=0.5``) on Set5 and
+Set14 (``../shared/data/bench``), the provided MATLAB-bicubic LR images, degraded as a camera or a
+web upload would degrade them:
+
+* ``clean``: unchanged;
+* ``jpeg95`` / ``jpeg75`` / ``jpeg50``: saved as JPEG by Pillow at that quality (4:2:0 chroma
+  subsampling, Pillow's default, as phones and browsers do) and decoded again;
+* ``noise5``: additive Gaussian noise, sigma 5 levels of 255, seed 0, rounded to 8 bits;
+
+then PSNR (Y channel, 4 px shaved, 8-bit output) and LPIPS (AlexNet v0.1) of the output against the
+clean HR image, with ``superres.evaluate.evaluate_model`` (the code behind ``superres eval``).
+Untiled, fp32, CPU. ``--border zero|reflect`` overrides the model's border treatment (for the
+border comparison of our own models, ``measure --border-study``).
+
+Results accumulate in ``docs/real_photos.json`` (re-running a model replaces its rows), so the
+work can be split into runs of a few minutes each; ``render`` turns the JSON into
+``docs/real_photos.md``, fills the marked blocks of MODELS.md and writes the catalogue models'
+measured cards (``src/superres/catalogue_cards.json``). Rerun both after replacing weights.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import io
+import json
+import platform
+import re
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT.parent / "shared" / "data" / "bench"
+JSON_OUT = ROOT / "docs" / "real_photos.json"
+MD_OUT = ROOT / "docs" / "real_photos.md"
+CARDS = ROOT / "src" / "superres" / "catalogue_cards.json"
+CONDITIONS = ("clean", "jpeg95", "jpeg75", "jpeg50", "noise5")
+STRENGTHS = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+
+def degrade(lr: np.ndarray, condition: str, seed: int = 0) -> np.ndarray:
+    """The LR image as a real photo pipeline would hand it over (see the module docstring)."""
+    from PIL import Image
+
+    if condition == "clean":
+        return lr
+    m = re.fullmatch(r"jpeg(\d+)", condition)
+    if m:
+        buf = io.BytesIO()
+        Image.fromarray(lr).save(buf, format="JPEG", quality=int(m.group(1)))
+        buf.seek(0)
+        with Image.open(buf) as im:
+            return np.asarray(im.convert("RGB"))
+    m = re.fullmatch(r"noise(\d+)", condition)
+    if m:
+        rng = np.random.default_rng(seed)
+        noisy = lr.astype(np.float64) + rng.normal(0.0, float(m.group(1)), lr.shape)
+        return np.clip(np.round(noisy), 0, 255).astype(np.uint8)
+    raise SystemExit(f"unknown condition {condition!r}; choose from {', '.join(CONDITIONS)}")
+
+
+def degraded_folder(src: Path, condition: str, tmp: Path) -> Path:
+    """A Set5-layout folder (HR/ + LR_bicubic_x4/) whose LR images are degraded."""
+    from PIL import Image
+
+    if condition == "clean":
+        return src
+    out = tmp / condition / src.name
+    (out / "LR_bicubic_x4").mkdir(parents=True, exist_ok=True)
+    (out / "HR").mkdir(exist_ok=True)
+    for i, hr in enumerate(sorted((src / "HR").iterdir())):
+        (out / "HR" / hr.name).symlink_to(hr)
+        with Image.open(src / "LR_bicubic_x4" / hr.name) as im:
+            lr = np.asarray(im.convert("RGB"))
+        Image.fromarray(degrade(lr, condition, seed=i)).save(out / "LR_bicubic_x4" / hr.name)
+    return out
+
+
+def build(spec: str, border: str | None):
+    """A model from a spec: name or path, optionally ``@strength=S`` / ``@denoise=D``."""
+    from superres.models.base import Border
+    from superres.registry import load_with_controls
+
+    name, _, control = spec.partition("@")
+    kwargs = {}
+    if control:
+        key, _, value = control.partition("=")
+        if key not in ("strength", "denoise"):
+            raise SystemExit(f"{spec}: expected NAME@strength=S or NAME@denoise=D")
+        kwargs[key] = float(value)
+    model = load_with_controls(name, **kwargs)
+    if border is not None and hasattr(model, "info"):
+        b = Border(border)
+        model.info = dataclasses.replace(model.info, border=b, border_pad=8 if b is Border.REFLECT else 0)
+    return model
+
+
+def measure(ns: argparse.Namespace) -> None:
+    import torch
+
+    from superres.evaluate import evaluate_model
+    from superres.lpips import LPIPS
+
+    torch.set_num_threads(ns.threads)
+    lp = LPIPS(net="alex")
+    results = json.loads(JSON_OUT.read_text()) if JSON_OUT.is_file() else {"rows": []}
+    rows = results["rows"]
+    borders = ("reflect", "zero") if ns.border_study else (ns.border,)
+    with tempfile.TemporaryDirectory() as tmp:
+        for spec in ns.models:
+            for border in borders:
+                model = build(spec, border)
+                label = spec if border is None else f"{spec}#border={border}"
+                for cond in ns.conditions:
+                    for ds in ns.data:
+                        folder = degraded_folder(DATA / ds, cond, Path(tmp))
+                        t0 = time.perf_counter()
+                        res = evaluate_model(model, folder, model_name=label, lpips=lp, device="cpu", tile=0)
+                        s = res.summary()
+                        rows[:] = [r for r in rows if (r["model"], r["condition"], r["data"]) != (label, cond, ds)]
+                        rows.append({"model": label, "condition": cond, "data": ds, "psnr": s["psnr"],
+                                     "ssim": s["ssim"], "lpips": s["lpips"], "images": len(res.rows)})
+                        print(f"{label:40s} {cond:7s} {ds:6s} PSNR {s['psnr']:.2f}  LPIPS {s['lpips']:.3f}  "
+                              f"({time.perf_counter() - t0:.0f} s)", flush=True)
+                results["machine"] = f"{platform.machine()} CPU, torch {torch.__version__}, {ns.threads} threads"
+                JSON_OUT.write_text(json.dumps(results, indent=1) + "\n")  # after each model: resumable
+
+
+# --- rendering -------------------------------------------------------------------------------------
+
+def _cell(rows: dict, model: str, cond: str) -> str:
+    parts = []
+    for ds in ("Set5", "Set14"):
+        r = rows.get((model, cond, ds))
+        parts.append(f"{r['psnr']:.2f} / {r['lpips']:.3f}" if r else "-")
+    return " ; ".join(parts)
+
+
+def render_tables(results: dict) -> dict[str, str]:
+    rows = {(r["model"], r["condition"], r["data"]): r for r in results["rows"]}
+    models = list(dict.fromkeys(r["model"] for r in results["rows"]))
+    plain = [m for m in models if "#" not in m and "@" not in m]
+    head = "| model | " + " | ".join(CONDITIONS) + " |\n|---|" + "---|" * len(CONDITIONS) + "\n"
+    real = head + "".join(f"| {m} | " + " | ".join(_cell(rows, m, c) for c in CONDITIONS) + " |\n" for m in plain)
+
+    curve = "| strength | Set5 PSNR / LPIPS | Set14 PSNR / LPIPS |\n|---|---|---|\n"
+    for s in STRENGTHS:
+        m = f"srgan-x4@strength={s:g}"
+        if any(k[0] == m for k in rows):
+            curve += f"| {s:g} | " + " | ".join(
+                (f"{rows[(m, 'clean', ds)]['psnr']:.2f} / {rows[(m, 'clean', ds)]['lpips']:.3f}"
+                 if (m, "clean", ds) in rows else "-") for ds in ("Set5", "Set14")) + " |\n"
+
+    border = "| model | reflect (pad 8) Set5 ; Set14 PSNR / LPIPS | zero (plain forward) Set5 ; Set14 |\n|---|---|---|\n"
+    for m in dict.fromkeys(k.split("#")[0] for k in models if "#border=" in k):
+        border += (f"| {m} | {_cell(rows, m + '#border=reflect', 'clean')} | "
+                   f"{_cell(rows, m + '#border=zero', 'clean')} |\n")
+
+    cat = "| model | Set5 PSNR / SSIM / LPIPS | Set14 PSNR / SSIM / LPIPS |\n|---|---|---|\n"
+    from superres.catalogue import names
+
+    for m in names("model"):
+        if (m, "clean", "Set5") in rows:
+            cat += f"| {m} | " + " | ".join(
+                "{psnr:.2f} / {ssim:.3f} / {lpips:.3f}".format(**rows[(m, "clean", ds)]) if (m, "clean", ds) in rows
+                else "-" for ds in ("Set5", "Set14")) + " |\n"
+    return {"real-photos": real, "strength": curve, "border": border, "catalogue": cat}
+
+
+def write_cards(results: dict) -> None:
+    from superres.catalogue import names
+
+    rows = {(r["model"], r["condition"], r["data"]): r for r in results["rows"]}
+    cards = {}
+    for m in names("model"):
+        metrics = {ds: {k: rows[(m, "clean", ds)][k] for k in ("psnr", "ssim", "lpips")}
+                   for ds in ("Set5", "Set14") if (m, "clean", ds) in rows}
+        if metrics:
+            cards[m] = {"metrics": metrics, "measured_with": "benchmarks/real_photos.py (superres.evaluate: "
+                        "PSNR/SSIM on Y, 4 px shaved, LPIPS AlexNet v0.1; provided MATLAB-bicubic LR)"}
+    CARDS.write_text(json.dumps(cards, indent=1, sort_keys=True) + "\n")
+
+
+def render(ns: argparse.Namespace) -> None:
+    results = json.loads(JSON_OUT.read_text())
+    tables = render_tables(results)
+    MD_OUT.write_text(
+        "# Real-photo inputs: PSNR / LPIPS against HR\n\n"
+        "Written by `python benchmarks/real_photos.py render` from docs/real_photos.json "
+        f"({results.get('machine', '')}). Each cell: Set5 ; Set14, PSNR (dB, Y) / LPIPS (AlexNet).\n"
+        "LR = the provided MATLAB-bicubic images, degraded as named (see the script's docstring).\n\n"
+        + tables["real-photos"] + "\n## GAN strength (srgan-x4 --strength)\n\n" + tables["strength"]
+        + "\n## Border treatment of our own models\n\n" + tables["border"]
+        + "\n## Catalogue models (clean LR)\n\n" + tables["catalogue"])
+    models_md = ROOT / "MODELS.md"
+    text = models_md.read_text()
+    for key, table in tables.items():
+        pat = re.compile(rf"(<!-- {key}:begin -->\n).*?(<!-- {key}:end -->)", re.S)
+        if pat.search(text):
+            text = pat.sub(lambda m, t=table: m.group(1) + t + m.group(2), text)
+    models_md.write_text(text)
+    write_cards(results)
+    print(f"wrote {MD_OUT}, {models_md} (marked blocks), {CARDS}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    m = sub.add_parser("measure")
+    m.add_argument("--models", nargs="+", required=True)
+    m.add_argument("--conditions", nargs="+", default=list(CONDITIONS))
+    m.add_argument("--data", nargs="+", default=["Set5", "Set14"])
+    m.add_argument("--border", choices=["zero", "reflect"], default=None,
+                   help="override the model's border treatment (default: its own)")
+    m.add_argument("--border-study", action="store_true", help="measure both border treatments")
+    m.add_argument("--threads", type=int, default=2)
+    m.set_defaults(fn=measure)
+    r = sub.add_parser("render")
+    r.set_defaults(fn=render)
+    ns = ap.parse_args()
+    ns.fn(ns)
+
+
+if __name__ == "__main__":
+    main()
