@@ -202,15 +202,19 @@ def render(ns: argparse.Namespace) -> None:
         + tables["real-photos"] + "\n## GAN strength (srgan-x4 --strength)\n\n" + tables["strength"]
         + "\n## Border treatment of our own models\n\n" + tables["border"]
         + "\n## Catalogue models (clean LR)\n\n" + tables["catalogue"])
-    models_md = ROOT / "MODELS.md"
-    text = models_md.read_text()
     for key, table in tables.items():
-        pat = re.compile(rf"(<!-- {key}:begin -->\n).*?(<!-- {key}:end -->)", re.S)
-        if pat.search(text):
-            text = pat.sub(lambda m, t=table: m.group(1) + t + m.group(2), text)
-    models_md.write_text(text)
+        fill_block(ROOT / "MODELS.md", key, table)
     write_cards(results)
-    print(f"wrote {MD_OUT}, {models_md} (marked blocks), {CARDS}")
+    print(f"wrote {MD_OUT}, MODELS.md (marked blocks), {CARDS}")
+
+
+def fill_block(path: Path, key: str, table: str) -> None:
+    """Replace the text between ``<!-- key:begin -->`` and ``<!-- key:end -->`` in ``path``."""
+    text = path.read_text()
+    pat = re.compile(rf"(<!-- {key}:begin -->\n).*?(<!-- {key}:end -->)", re.S)
+    if not pat.search(text):
+        raise SystemExit(f"{path}: no <!-- {key}:begin --> ... <!-- {key}:end --> block")
+    path.write_text(pat.sub(lambda m: m.group(1) + table + m.group(2), text))
 
 
 def main() -> None:

@@ -148,7 +148,7 @@ def test_eval_reproduces_the_plain_forward_pass_numbers(tmp_path):
         lr = np.asarray(Image.fromarray(hr).resize((10, 12), Image.BICUBIC))
         Image.fromarray(hr).save(tmp_path / "HR" / f"{i}.png")
         Image.fromarray(lr).save(tmp_path / "LR_bicubic_x4" / f"{i}.png")
-        x = torch.from_numpy(lr).permute(2, 0, 1)[None].float() / 255
+        x = torch.from_numpy(np.array(lr)).permute(2, 0, 1)[None].float() / 255
         with torch.no_grad():  # the original code: one plain forward pass, rounded to 8 bits
             sr = (net(x).clamp(0, 1)[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
         expected.append(psnr(sr, hr, shave=4))
