@@ -279,9 +279,10 @@ def superres_home() -> Path:
 
 
 def torch_home() -> Path:
-    """torch.hub's rule: ``$TORCH_HOME``, else ``$XDG_CACHE_HOME/torch``, else ``~/.cache/torch``."""
-    default = os.path.join(os.getenv("XDG_CACHE_HOME", "~/.cache"), "torch")
-    return Path(os.path.expanduser(os.getenv("TORCH_HOME", default)))
+    """torch.hub's rule (:func:`superres.errors.torch_home`), as a Path."""
+    from .errors import torch_home as rule
+
+    return Path(rule())
 
 
 def file_path(wf: WeightFile) -> Path:

@@ -494,6 +494,9 @@ def extract_member(archive: str | Path, member: str, dest: str | Path, expected:
         if expected.sha256 is not None and digest != expected.sha256.lower():
             raise ChecksumError(f"{archive.name}:{member}: SHA-256 mismatch (got {digest}, expected "
                                 f"{expected.sha256.lower()}); not extracted")
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o644 & ~mask)  # mkstemp makes 0600; a cache may be shared
         os.replace(tmp, dest)
     except (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib_error) as e:
         raise DownloadError(f"{archive}: corrupt archive ({e}); delete it and download it again") from e
