@@ -290,3 +290,19 @@ def test_real_catalogue_entries_are_complete():
     for f in (entries["vgg16"].files[0], entries["vgg19"].files[0], entries["alexnet"].files[0]):
         assert f.sha256.startswith(f.filename.rsplit("-", 1)[1][:8])
     assert entries["realesr-general-wdn-x4v3"].files[0].sha256 is None  # no trustworthy hash found
+
+
+def test_offline_lpips_never_downloads(tmp_path, monkeypatch):
+    from superres import lpips
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "torch" / "hub"))
+
+    def no_network(*a, **k):
+        raise AssertionError("offline mode downloaded something")
+
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", no_network)
+    monkeypatch.setattr(torch.hub, "download_url_to_file", no_network)
+    with catalogue.offline_mode():
+        with pytest.raises(lpips.LPIPSUnavailable, match="superres models --fetch lpips"):
+            lpips.LPIPS(net="alex")

@@ -204,6 +204,7 @@ _FAILED: dict[tuple[str, str], "LPIPSUnavailable"] = {}
 
 def _download(url: str, dst: Path, what: str, net: str) -> None:
     """Download ``url`` to ``dst`` quietly (checking the hash prefix in its name, as torch.hub does)."""
+    _refuse_offline(net, dst)
     key = (url, str(dst))
     if key in _FAILED:
         raise _FAILED[key]
@@ -222,6 +223,15 @@ def _download(url: str, dst: Path, what: str, net: str) -> None:
     import sys
 
     print(f"fetched {url} into {dst}", file=sys.stderr)
+
+
+def _refuse_offline(net: str, missing: Path) -> None:
+    """Offline mode (--offline / SUPERRES_OFFLINE=1) never downloads: say what fetches the file."""
+    from .catalogue import is_offline
+
+    if is_offline() and not missing.is_file():
+        raise LPIPSUnavailable(f"LPIPS({net}) unavailable: {missing} is not in the cache and offline mode is on; "
+                               f"fetch it where there is network: {FETCH_WEIGHTS_COMMAND}")
 
 
 def _fetch_backbone(net: str) -> dict[str, torch.Tensor]:
