@@ -156,6 +156,10 @@ def render_tables(results: dict) -> dict[str, str]:
     curve = "| strength | Set5 PSNR / LPIPS | Set14 PSNR / LPIPS |\n|---|---|---|\n"
     for s in STRENGTHS:
         m = f"srgan-x4@strength={s:g}"
+        # the end points are the two models themselves (interpolation weight 0 or 1 gives their weights
+        # bit for bit), so their own rows stand for them when not measured under the @strength name
+        if not any(k[0] == m for k in rows) and s in (0.0, 1.0):
+            m = "srresnet-x4" if s == 0.0 else "srgan-x4"
         if any(k[0] == m for k in rows):
             curve += f"| {s:g} | " + " | ".join(
                 (f"{rows[(m, 'clean', ds)]['psnr']:.2f} / {rows[(m, 'clean', ds)]['lpips']:.3f}"

@@ -306,3 +306,29 @@ def test_offline_lpips_never_downloads(tmp_path, monkeypatch):
     with catalogue.offline_mode():
         with pytest.raises(lpips.LPIPSUnavailable, match="superres models --fetch lpips"):
             lpips.LPIPS(net="alex")
+
+
+def test_denoise_blends_the_general_model_with_its_wdn_companion(home, tmp_path, http_server, monkeypatch):
+    """Real-ESRGAN's DNI: D x realesr-general-x4v3 + (1 - D) x realesr-general-wdn-x4v3 (tiny stand-ins)."""
+    from superres.models import ARCHITECTURES
+    from superres.registry import load_with_controls
+
+    root = tmp_path / "srv"
+    root.mkdir()
+    nets, entries = {}, []
+    for name in ("realesr-general-x4v3", "realesr-general-wdn-x4v3"):
+        net = ARCHITECTURES["srvgg"](scale=4, num_feat=8, num_conv=2)
+        buf = io.BytesIO()
+        torch.save({"params": net.state_dict()}, buf)
+        (root / f"{name}.pth").write_bytes(buf.getvalue())
+        nets[name] = net.state_dict()
+        entries.append((name, buf.getvalue()))
+    srv = http_server(root)
+    _use(monkeypatch, *[_entry(n, WeightFile(f"re/{n}.pth", _sha(d), len(d), urls=(f"{srv.url}/{n}.pth",)))
+                        for n, d in entries])
+    mixed = load_with_controls("realesr-general-x4v3", denoise=0.3).state_dict()
+    k = "body.0.weight"
+    want = 0.3 * nets["realesr-general-x4v3"][k] + 0.7 * nets["realesr-general-wdn-x4v3"][k]
+    assert torch.allclose(mixed[k], want, atol=1e-6)
+    full = load_with_controls("realesr-general-x4v3", denoise=1.0).state_dict()
+    assert torch.equal(full[k], nets["realesr-general-x4v3"][k])
