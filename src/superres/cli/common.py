@@ -9,7 +9,8 @@ import warnings
 
 def add_model_options(p: argparse.ArgumentParser, default: str | None = None) -> None:
     p.add_argument("-m", "--model", default=default,
-                   help="model name (see 'superres models') or a weights file: superres .safetensors, "
+                   help="model name (see 'superres models'; third-party names such as course-srgan are "
+                        "fetched and verified on first use) or a weights file: superres .safetensors, "
                         "Keras .h5 (SRGAN course generators) or BasicSR/Real-ESRGAN .pth; "
                         "default: srgan-x4 (or the best installed model if its weights are missing)")
     p.add_argument("--tile", type=non_negative_int, default=None, metavar="N",

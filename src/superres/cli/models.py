@@ -134,7 +134,8 @@ def run(ns: argparse.Namespace) -> int:
         card = e.weights.card() if (e.weights and installed) else {}
         rows.append({"name": e.name, "scale": model.info.scale, "params": params, "installed": installed,
                      "weights": str(e.weights.path) if e.weights else None, "size_bytes": size,
-                     "description": e.description, "card": card})
+                     "description": e.description, "card": card,
+                     "license": (card.get("license") or e.weights.license) if e.weights else "built in"})
     if ns.json:  # a list of models (shipped, then catalogue), or one object for 'superres models NAME --json'
         for r in rows:
             r["source"] = "shipped"
@@ -162,8 +163,8 @@ def run(ns: argparse.Namespace) -> int:
         mark = "*" if r["name"] == default else " "
         print(f"{mark}{r['name']:<13}{'x' + str(r['scale']):>6}{r['params']:>12,}{w:>22}  {r['description']}")
         summ = _summary(r["card"])
-        if summ:
-            print(f"{'':<56}{summ}")
+        if r["weights"]:
+            print(f"{'':<56}licence {r['license']}" + (f"; {summ}" if summ else ""))
     print("\n* = default model. 'superres models NAME' shows a model card.")
     home = catalogue.superres_home()
     print(f"\nThird-party weights, fetched on first use into {home} (or with 'superres models --fetch NAME').\n"
