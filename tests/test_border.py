@@ -159,3 +159,14 @@ def test_eval_reproduces_the_plain_forward_pass_numbers(tmp_path):
     net.info = reflect
     moved = evaluate_model(net, tmp_path, lpips=False, device="cpu", tile=0).summary()["psnr"]
     assert abs(moved - float(np.mean(expected))) > 0.02
+
+
+def test_card_records_the_border_our_model_measured_best_with(tiny_srresnet):
+    from superres.weights import ModelCard
+
+    assert Upscaler(tiny_srresnet, device="cpu").pre_pad == 8
+    tiny_srresnet.card = ModelCard(name="t", arch="srresnet", args={}, scale=4,
+                                   extra={"border": {"treatment": "zero", "pad": 0}})
+    assert Upscaler(tiny_srresnet, device="cpu").pre_pad == 0
+    tiny_srresnet.card.extra["border"] = {"treatment": "reflect", "pad": 6}
+    assert Upscaler(tiny_srresnet, device="cpu").pre_pad == 6

@@ -339,6 +339,13 @@ def test_export_run_writes_weights_and_an_honest_card(photo_dir, tmp_path):
     assert card.sha256 == hashlib.sha256(out.read_bytes()).hexdigest()
     assert card.dtype in ("float16", "float32")  # float16 only when it loses < 0.01 dB
     assert "fp16_psnr_loss_db" in card.extra and "reduced_precision_ok" in card.extra
+    border = card.extra["border"]  # both border treatments measured, the better one recorded and used
+    assert set(border["psnr"]) == {"reflect", "zero"} and border["dataset"] == "Bench"
+    best = max(border["psnr"], key=border["psnr"].get)
+    assert border["treatment"] == ("reflect" if border["psnr"]["zero"] <= border["psnr"]["reflect"] + 0.01 else best)
+    from superres.inference import Upscaler
+
+    assert Upscaler(superres.load_model(out), device="cpu").pre_pad == (0 if border["treatment"] == "zero" else 8)
     assert superres.load_model(out).args == card.args
     with pytest.raises(superres.OutputError):
         export_run(run, out, name="tiny")  # never overwrites without being asked

@@ -79,6 +79,11 @@ def border_pre_pad(model: nn.Module) -> int:
     """LR pixels of reflection padding the model's border treatment asks for (0 = plain forward pass)."""
     from ..models.base import Border
 
+    card = getattr(model, "card", None)
+    chosen = getattr(card, "extra", {}).get("border") if card is not None else None
+    if isinstance(chosen, dict) and chosen.get("treatment") in (Border.ZERO.value, Border.REFLECT.value):
+        # our own models: the treatment that measured best at export (superres.training.export.choose_border)
+        return 0 if chosen["treatment"] == Border.ZERO.value else int(chosen.get("pad", 8))
     info = getattr(model, "info", None)
     if info is None:
         return 8  # a bare module: the engine's historical default

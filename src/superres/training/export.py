@@ -45,6 +45,29 @@ def _generator_state(ck: dict) -> dict:
     return ck["ema"] if ck.get("ema") is not None else ck["model"]["state"]
 
 
+def choose_border(model, folder, device: str = "cpu") -> dict:
+    """Measure both border treatments on ``folder`` (PSNR-Y) and set the better one on ``model.info``.
+
+    The architecture's default stays unless the other gains more than 0.01 dB. Returns the card
+    record: ``{"treatment", "pad", "dataset", "psnr": {"reflect": .., "zero": ..}}``.
+    """
+    import dataclasses
+
+    from ..evaluate import evaluate_model
+    from ..models.base import Border
+
+    default = model.info
+    psnr = {}
+    for b in (Border.REFLECT, Border.ZERO):
+        model.info = dataclasses.replace(default, border=b, border_pad=8 if b is Border.REFLECT else 0)
+        psnr[b.value] = evaluate_model(model, folder, lpips=False, device=device, tile=0).summary()["psnr"]
+    other = Border.ZERO if default.border is Border.REFLECT else Border.REFLECT
+    best = other if psnr[other.value] > psnr[default.border.value] + 0.01 else default.border
+    pad = 0 if best is Border.ZERO else (default.border_pad if default.border is Border.REFLECT else 8)
+    model.info = dataclasses.replace(default, border=best, border_pad=pad)
+    return {"treatment": best.value, "pad": pad, "dataset": Path(folder).name, "psnr": psnr}
+
+
 def export_run(run_dir: str | Path, out: str | Path, *, name: str, eval_dirs: list[str | Path] = (),
                license: str = "MIT", description: str = "", training_data: str = "",
                fp16_tolerance_db: float = 0.01, overwrite: bool = False, device: str = "auto",
@@ -80,6 +103,10 @@ def export_run(run_dir: str | Path, out: str | Path, *, name: str, eval_dirs: li
         steps, note = int(snapshot), f"snapshot at step {snapshot} of {ck['step']}; wall time pro rata (estimate)"
     model.eval()
 
+    # our own models keep the border treatment that measures best (recorded in the card, which the
+    # engine follows): the architecture's default unless the other is better by > 0.01 dB PSNR
+    border = choose_border(model, eval_dirs[0], device) if eval_dirs else {}
+
     metrics: dict = {}
     results32 = {}
     for d in eval_dirs:
@@ -96,6 +123,7 @@ def export_run(run_dir: str | Path, out: str | Path, *, name: str, eval_dirs: li
         with tempfile.TemporaryDirectory() as tmp:
             p = save_weights(model, Path(tmp) / "m.safetensors", dtype=torch.float16)
             m16 = load_weights(p)
+            m16.info = model.info  # the chosen border treatment
             for d in eval_dirs:
                 r16 = evaluate_model(m16, d, lpips=False, device=device)
                 fp16_loss[Path(d).name] = results32[Path(d).name].mean("psnr") - r16.mean("psnr")
@@ -132,6 +160,7 @@ def export_run(run_dir: str | Path, out: str | Path, *, name: str, eval_dirs: li
                "world_size": ck.get("world_size", 1),
                "fp16_psnr_loss_db": fp16_loss,
                "bf16_check": reduced, "reduced_precision_ok": bool(reduced.get("ok", False)),
+               **({"border": border} if border else {}),
                "metric_conventions": "PSNR/SSIM on Y (BT.601) after rounding to 8 bits and shaving `scale` px; "
                                      "LPIPS AlexNet v0.1 on the same shaved RGB images; LR = provided "
                                      "LR_bicubic_x4 when present"},
