@@ -23,6 +23,7 @@ _EXPORTS = {
     "upscale": "api", "apply_srgan": "api", "make_upscaler": "api", "upscale_picture": "api",
     "create_model": "registry", "load_model": "registry", "list_models": "registry",
     "register_model": "registry", "DEFAULT_MODEL": "registry",
+    "interpolate_models": "registry", "load_with_controls": "registry",
     "Upscaler": "inference", "plan_tiles": "inference",
     "read_image": "io.images", "write_image": "io.images", "Picture": "io.images",
     "upscale_animation": "animate", "read_animation": "io.animation", "write_animation": "io.animation",
@@ -59,6 +60,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs
     from .io.images import Picture, read_image, write_image
     from .metrics import psnr, ssim
     from .models import SRCNN, Discriminator, Interpolation, SRResNet
-    from .registry import DEFAULT_MODEL, create_model, list_models, load_model, register_model
+    from .registry import (DEFAULT_MODEL, create_model, interpolate_models, list_models, load_model,
+                           load_with_controls, register_model)
     from .resize import imresize
     from .weights import ModelCard, load_weights, save_weights

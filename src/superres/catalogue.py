@@ -359,8 +359,8 @@ def _refuse_unverified(entry: CatalogueEntry, wf: WeightFile) -> UnverifiedError
     where = wf.urls[0] if wf.urls else (wf.archives[0][0].url if wf.archives else entry.homepage)
     return UnverifiedError(
         f"{entry.name}: superres has no trustworthy SHA-256 for {Path(wf.filename).name} ({wf.hash_source}), "
-        f"and never loads unverified weights. If you trust {where}, download it yourself and pass the file: "
-        f"--model PATH")
+        f"and never loads unverified weights. If you trust {where}, download it yourself and pass the file "
+        f"(--model PATH; to blend two files: superres.interpolate_models(A, B, t))")
 
 
 def _verified(path: Path, wf: WeightFile, *, delete: bool) -> bool:

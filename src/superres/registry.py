@@ -281,7 +281,10 @@ def interpolate_models(a, b, t: float, device: str = "cpu"):
 
 
 #: ``--strength`` pair: the GAN model blended with its MSE-trained starting point (ESRGAN interpolation)
-STRENGTH_PAIRS: dict[str, tuple[str, str]] = {"srgan-x4": ("srresnet-x4", "srgan-x4")}
+STRENGTH_PAIRS: dict[str, tuple[str, str]] = {
+    "srgan-x4": ("srresnet-x4", "srgan-x4"),
+    "course-srgan": ("course-srresnet", "course-srgan"),  # the course's SRGAN was fine-tuned from its SRResNet
+}
 
 
 def load_with_controls(name: str, *, strength: float | None = None, denoise: float | None = None,
@@ -295,8 +298,9 @@ def load_with_controls(name: str, *, strength: float | None = None, denoise: flo
     if strength is not None:
         pair = STRENGTH_PAIRS.get(name)
         if pair is None:
-            raise ModelError(f"--strength works with {', '.join(STRENGTH_PAIRS)} (it blends "
-                             f"{' and '.join(next(iter(STRENGTH_PAIRS.values())))}), not {name!r}")
+            pairs = "; ".join(f"{k}: {a} .. {b}" for k, (a, b) in STRENGTH_PAIRS.items())
+            raise ModelError(f"--strength works with {', '.join(STRENGTH_PAIRS)} (it blends {pairs}), "
+                             f"not {name!r}")
         model = interpolate_models(pair[0], pair[1], strength, device=device)
         model.name = f"{name}@strength={strength:g}"
         return model
