@@ -113,8 +113,7 @@ def measure(ns: argparse.Namespace) -> None:
 
     torch.set_num_threads(ns.threads)
     lp = LPIPS(net="alex")
-    results = json.loads(JSON_OUT.read_text()) if JSON_OUT.is_file() else {"rows": []}
-    rows = results["rows"]
+    machine = f"{platform.machine()} CPU, torch {torch.__version__}, {ns.threads} threads"
     borders = ("reflect", "zero") if ns.border_study else (ns.border,)
     with tempfile.TemporaryDirectory() as tmp:
         for spec in ns.models:
@@ -127,13 +126,25 @@ def measure(ns: argparse.Namespace) -> None:
                         t0 = time.perf_counter()
                         res = evaluate_model(model, folder, model_name=label, lpips=lp, device="cpu", tile=0)
                         s = res.summary()
-                        rows[:] = [r for r in rows if (r["model"], r["condition"], r["data"]) != (label, cond, ds)]
-                        rows.append({"model": label, "condition": cond, "data": ds, "psnr": s["psnr"],
-                                     "ssim": s["ssim"], "lpips": s["lpips"], "images": len(res.rows)})
+                        save_row({"model": label, "condition": cond, "data": ds, "psnr": s["psnr"],
+                                  "ssim": s["ssim"], "lpips": s["lpips"], "images": len(res.rows)}, machine)
                         print(f"{label:40s} {cond:7s} {ds:6s} PSNR {s['psnr']:.2f}  LPIPS {s['lpips']:.3f}  "
                               f"({time.perf_counter() - t0:.0f} s)", flush=True)
-                results["machine"] = f"{platform.machine()} CPU, torch {torch.__version__}, {ns.threads} threads"
-                JSON_OUT.write_text(json.dumps(results, indent=1) + "\n")  # after each model: resumable
+
+
+def save_row(row: dict, machine: str) -> None:
+    """Add (or replace) one result in JSON_OUT, under a lock: runs may overlap."""
+    import fcntl
+
+    with open(JSON_OUT.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        results = json.loads(JSON_OUT.read_text()) if JSON_OUT.is_file() else {"rows": []}
+        key = (row["model"], row["condition"], row["data"])
+        results["rows"] = [r for r in results["rows"] if (r["model"], r["condition"], r["data"]) != key] + [row]
+        results["machine"] = machine
+        tmp = JSON_OUT.with_suffix(".tmp")
+        tmp.write_text(json.dumps(results, indent=1) + "\n")
+        tmp.replace(JSON_OUT)
 
 
 # --- rendering -------------------------------------------------------------------------------------
