@@ -176,10 +176,13 @@ def render_tables(results: dict) -> dict[str, str]:
                 (f"{rows[(m, 'clean', ds)]['psnr']:.2f} / {rows[(m, 'clean', ds)]['lpips']:.3f}"
                  if (m, "clean", ds) in rows else "-") for ds in ("Set5", "Set14")) + " |\n"
 
-    border = "| model | reflect (pad 8) Set5 ; Set14 PSNR / LPIPS | zero (plain forward) Set5 ; Set14 |\n|---|---|---|\n"
+    border = ("| model | reflect (pad 8) Set5 ; Set14 PSNR / LPIPS | zero (plain forward) Set5 ; Set14 | kept |\n"
+              "|---|---|---|---|\n")
     for m in dict.fromkeys(k.split("#")[0] for k in models if "#border=" in k):
+        r, z = rows.get((m + "#border=reflect", "clean", "Set5")), rows.get((m + "#border=zero", "clean", "Set5"))
+        kept = "-" if not (r and z) else ("**zero**" if z["psnr"] > r["psnr"] + 0.01 else "**reflect**")
         border += (f"| {m} | {_cell(rows, m + '#border=reflect', 'clean')} | "
-                   f"{_cell(rows, m + '#border=zero', 'clean')} |\n")
+                   f"{_cell(rows, m + '#border=zero', 'clean')} | {kept} |\n")
 
     cat = "| model | Set5 PSNR / SSIM / LPIPS | Set14 PSNR / SSIM / LPIPS |\n|---|---|---|\n"
     from superres.catalogue import names
@@ -206,6 +209,32 @@ def write_cards(results: dict) -> None:
     CARDS.write_text(json.dumps(cards, indent=1, sort_keys=True) + "\n")
 
 
+def write_border_cards(results: dict) -> list[str]:
+    """Record the border study in the shipped models' cards (``extra.border``), which the engine follows.
+
+    Rule (as ``superres export`` applies it): the architecture's default (reflect) stays unless the plain
+    forward pass (zero) gains more than 0.01 dB PSNR on Set5.
+    """
+    from superres.weights import atomic_write_bytes
+
+    rows = {(r["model"], r["condition"], r["data"]): r for r in results["rows"]}
+    changed = []
+    for card_path in sorted((ROOT / "src" / "superres" / "pretrained").glob("*.json")):
+        name = card_path.stem
+        psnr = {b: {ds: rows[(f"{name}#border={b}", "clean", ds)]["psnr"] for ds in ("Set5", "Set14")
+                    if (f"{name}#border={b}", "clean", ds) in rows} for b in ("reflect", "zero")}
+        if "Set5" not in psnr["reflect"] or "Set5" not in psnr["zero"]:
+            continue
+        zero = psnr["zero"]["Set5"] > psnr["reflect"]["Set5"] + 0.01
+        card = json.loads(card_path.read_text())
+        card.setdefault("extra", {})["border"] = {
+            "treatment": "zero" if zero else "reflect", "pad": 0 if zero else 8, "dataset": "Set5", "psnr": psnr,
+            "measured_with": "benchmarks/real_photos.py measure --border-study (clean LR, PSNR-Y)"}
+        atomic_write_bytes(card_path, (json.dumps(card, indent=2, sort_keys=True) + "\n").encode())
+        changed.append(f"{name}: {'zero' if zero else 'reflect'}")
+    return changed
+
+
 def render(ns: argparse.Namespace) -> None:
     results = json.loads(JSON_OUT.read_text())
     tables = render_tables(results)
@@ -220,7 +249,9 @@ def render(ns: argparse.Namespace) -> None:
     for key, table in tables.items():
         fill_block(ROOT / "MODELS.md", key, table)
     write_cards(results)
-    print(f"wrote {MD_OUT}, MODELS.md (marked blocks), {CARDS}")
+    borders = write_border_cards(results)
+    print(f"wrote {MD_OUT}, MODELS.md (marked blocks), {CARDS}; border treatment in the cards: "
+          f"{', '.join(borders) or 'none measured'}")
 
 
 def fill_block(path: Path, key: str, table: str) -> None:

@@ -96,3 +96,17 @@ def test_shipped_model_has_no_visible_artefacts(entry, artefact_scenes):
     up = make_upscaler(entry.name, device="cpu", precision="fp32")
     report = measure([(up.upscale_array(lr), hr) for hr, lr in artefact_scenes])
     assert not report.failures(), f"{entry.name}: " + "; ".join(report.failures())
+
+
+@pytest.mark.skipif(not SHIPPED, reason="no trained weights are installed in this checkout")
+@pytest.mark.parametrize("entry", SHIPPED, ids=lambda e: e.name)
+def test_engine_uses_the_border_treatment_recorded_in_the_card(entry):
+    import superres
+    from superres.inference import Upscaler
+
+    border = entry.weights.card().get("extra", {}).get("border")
+    up = Upscaler(superres.load_model(entry.name), device="cpu")
+    if border is None:  # not measured yet: the architecture's default, reflection pre-padding
+        assert up.pre_pad == 8
+    else:
+        assert up.pre_pad == (0 if border["treatment"] == "zero" else border["pad"])

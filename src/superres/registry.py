@@ -205,6 +205,11 @@ def create_model(name: str, pretrained: bool = True, device: str = "cpu"):
                              f"not {name}'s {model.info.arch} x{model.info.scale}; reinstall superres or "
                              "remove the file")
         model = loaded
+        # the border treatment that measured best (benchmarks/real_photos.py --border-study), recorded in
+        # the card beside the file when it was measured after export; the engine follows it
+        border = entry.weights.card().get("extra", {}).get("border")
+        if border and getattr(model, "card", None) is not None and "border" not in model.card.extra:
+            model.card.extra["border"] = border
     model.name = name
     return model.eval().to(device)
 
@@ -276,6 +281,8 @@ def interpolate_models(a, b, t: float, device: str = "cpu"):
 
     out = copy.deepcopy(ma)
     out.load_state_dict(mixed)
+    # the card (and with it the border treatment the engine uses) of the nearer end point
+    out.card = copy.deepcopy(getattr(mb if t >= 0.5 else ma, "card", None))
     out.name = f"{getattr(ma, 'name', 'a')}~{getattr(mb, 'name', 'b')}@{t:g}"
     return out.eval().to(device)
 
