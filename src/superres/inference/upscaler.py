@@ -10,12 +10,13 @@ precision and tiling policy, and has no per-image state. Two entry points:
   a huge image never exists as a float tensor (a 4000x3000 input makes a
   16000x12000 output: 2.3 GB as float32, 576 MB as uint8).
 
-The border treatment follows the model's descriptor (``model.info.border``,
-:class:`~superres.models.base.Border`): ``REFLECT`` reflect-pads the image by
-``border_pad`` LR pixels before running the network and crops afterwards (our
-own models: better borders than the network's zero padding); ``ZERO`` runs the
-plain forward pass the authors of foreign models use, so untiled outputs equal
-their original code's. Tiled and untiled paths pad identically, windows at
+The border treatment follows the model's card when it records one (our own
+models: the treatment that measured better, ``card.extra["border"]``), else its
+descriptor (``model.info.border``, :class:`~superres.models.base.Border`):
+``REFLECT`` reflect-pads the image by ``border_pad`` LR pixels before running
+the network and crops afterwards (the default of our architectures); ``ZERO``
+runs the plain forward pass the authors of foreign models use, so untiled
+outputs equal their original code's. Tiled and untiled paths pad identically, windows at
 the image border start at the border (so the network's own zero padding sees
 the same edge), and windows of models with ``tile_multiple > 1`` (pixel
 unshuffle) start on that grid, so tiled output equals untiled up to the
@@ -117,7 +118,7 @@ class Upscaler:
         tile: LR tile size; None = choose from ``memory_budget_mb``; 0 = never tile.
         tile_pad: LR context around each tile (default: the model's receptive hint).
         pre_pad: reflection padding around the whole image, in LR pixels; None (default): the
-            model's border treatment (``info.border``: REFLECT by ``info.border_pad``, ZERO = 0).
+            model's border treatment (:func:`border_pre_pad`: its card's record, else ``info.border``).
         precision: ``fp32``, ``bf16``, ``fp16`` (autocast) or ``auto``: bf16 on CPUs with
             native bfloat16 / fp16 on CUDA, but only for models whose card records that
             reduced precision passed our quality check (``reduced_precision_ok``); fp32 otherwise.
