@@ -108,14 +108,14 @@ def _show_catalogue(r: dict) -> None:
 
 def run(ns: argparse.Namespace) -> int:
     from .. import catalogue
-    from ..errors import InputError
+    from ..errors import UsageError
     from ..registry import default_model, get_entry, list_models
 
     if ns.fetch:
         if ns.offline:
-            raise InputError("--fetch downloads, --offline forbids it: drop one of them")
+            raise UsageError("--fetch downloads, --offline forbids it: drop one of them")
         if ns.name:
-            raise InputError("give the names to fetch after --fetch, not before it")
+            raise UsageError("give the names to fetch after --fetch, not before it")
         return _fetch(ns.fetch)
     if ns.name and catalogue.find(ns.name) is not None:
         row = next(r for r in _catalogue_rows() if r["name"] == ns.name)
