@@ -1,11 +1,20 @@
 """Named models: ``create_model(name)`` over a registry of small builder functions.
 
-Each entry pairs a builder (which constructs the architecture) with optional
-pretrained weights: a :class:`PretrainedWeights` record naming the
-safetensors file shipped inside the package (``superres/pretrained/``), its
-sha256, licence and card. ``load_model(name_or_path)`` accepts a registry name
-or a path to a weights file (superres format, or a foreign layout understood by
-:mod:`superres.convert` when present).
+Two registries, one on top of the other:
+
+* :data:`superres.models.ARCHITECTURES` maps an *architecture* name (``"srresnet"``,
+  the ``arch`` stored in every weights file) to its class; :func:`superres.weights.load_weights`
+  uses it to rebuild any weights file without being told the architecture.
+* this module maps a *model* name (``"srgan-x4"``) to a builder of one of those
+  architectures plus, optionally, a :class:`PretrainedWeights` record naming the
+  safetensors file shipped inside the package (``superres/pretrained/``), its
+  licence and the card beside it (which holds the file's sha256). Several models
+  may share an architecture (srgan-x4 and srresnet-x4 are both ``srresnet``).
+
+``load_model(name_or_path)`` accepts a registry name or a path to a weights file
+(superres format, or a foreign layout understood by :mod:`superres.convert`) and
+returns a :class:`~superres.models.ModelDescriptor`: the module with its typed
+info, card and name.
 """
 
 from __future__ import annotations
@@ -17,12 +26,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import ModelError
 
+if TYPE_CHECKING:
+    from .models.base import ModelDescriptor
+
 __all__ = ["ModelEntry", "PretrainedWeights", "register_model", "create_model", "load_model",
-           "list_models", "get_entry", "DEFAULT_MODEL", "default_model", "weights_dir"]
+           "list_models", "get_entry", "resolve", "DEFAULT_MODEL", "default_model", "weights_dir",
+           "fallback_note", "looks_like_weights_path", "WEIGHTS_SUFFIXES"]
+
+#: file suffixes taken as weights paths rather than (misspelt) model names
+WEIGHTS_SUFFIXES = (".safetensors", ".pth", ".pt", ".h5", ".hdf5", ".ckpt")
 
 #: the model used when none is named (falls back down PREFERENCE when its weights are missing)
 DEFAULT_MODEL = "srgan-x4"
@@ -43,8 +59,6 @@ class PretrainedWeights:
 
     file: str  # file name inside weights_dir()
     license: str = "MIT"
-    mean: tuple[float, float, float] = (0.0, 0.0, 0.0)  # input normalisation (none: RGB in [0, 1])
-    std: tuple[float, float, float] = (1.0, 1.0, 1.0)
 
     @property
     def path(self) -> Path:
@@ -71,10 +85,10 @@ class ModelEntry:
     description: str
     weights: PretrainedWeights | None = None
     tags: tuple[str, ...] = field(default_factory=tuple)
-
-    @property
-    def needs_weights(self) -> bool:
-        return self.weights is not None
+    #: scale and parameter count known without building the network (parameter-free baselines);
+    #: models with weights read theirs from the weights header (``superres models`` never builds them)
+    scale: int | None = None
+    params: int | None = None
 
     def available(self) -> bool:
         return self.weights is None or self.weights.installed()
@@ -84,14 +98,18 @@ _REGISTRY: dict[str, ModelEntry] = {}
 
 
 def register_model(name: str, description: str, weights: str | None = None, license: str = "MIT",
-                   tags: tuple[str, ...] = ()) -> Callable:
-    """Decorator: register ``builder`` under ``name`` (with a shipped weights file, if any)."""
+                   tags: tuple[str, ...] = (), scale: int | None = None, params: int | None = None) -> Callable:
+    """Decorator: register ``builder`` under ``name`` (with a shipped weights file, if any).
+
+    ``scale``/``params`` may declare what the built network has, so listing models needs no torch
+    (tests check the declaration against the built network).
+    """
 
     def deco(builder: Callable) -> Callable:
         if name in _REGISTRY:
             raise ValueError(f"model {name!r} registered twice")
         pw = PretrainedWeights(weights, license) if weights else None
-        _REGISTRY[name] = ModelEntry(name, builder, description, pw, tags)
+        _REGISTRY[name] = ModelEntry(name, builder, description, pw, tags, scale, params)
         return builder
 
     return deco
@@ -147,13 +165,24 @@ for _mode, _desc in (("nearest", "nearest-neighbour (blocky; shows the pixels)")
                      ("bilinear", "bilinear interpolation"),
                      ("bicubic", "bicubic interpolation (MATLAB imresize, a=-0.5): the standard baseline"),
                      ("lanczos", "Lanczos-3 interpolation")):
-    register_model(_mode, _desc, tags=("interpolation",))(_interp(_mode))
+    register_model(_mode, _desc, tags=("interpolation",), scale=4, params=0)(_interp(_mode))
 
 
 # --- lookup -----------------------------------------------------------------------------------
 
 def list_models() -> list[ModelEntry]:
     return list(_REGISTRY.values())
+
+
+def resolve(name: str) -> ModelEntry | None:
+    """The registry entry of ``name``, or None when it is not a registered name (e.g. a path)."""
+    return _REGISTRY.get(str(name))
+
+
+def looks_like_weights_path(name: str) -> bool:
+    """Whether ``name`` is meant as a file (a weights suffix, a folder separator, or an existing path)."""
+    p = Path(str(name)).expanduser()
+    return p.suffix in WEIGHTS_SUFFIXES or os.sep in str(name) or p.exists()
 
 
 def get_entry(name: str) -> ModelEntry:
@@ -173,10 +202,18 @@ def default_model() -> str:
     return "bicubic"
 
 
+def fallback_note(chosen: str) -> str | None:
+    """The note a command prints when no model was named and the default's weights are missing."""
+    if chosen == DEFAULT_MODEL:
+        return None
+    return f"{DEFAULT_MODEL} weights are not installed; using {chosen}"
+
+
 def create_model(name: str, pretrained: bool = True, device: str = "cpu"):
-    """Build the named model; with ``pretrained`` load its shipped weights (eval mode).
+    """Build the named model's network (a module, eval mode); with ``pretrained`` load its shipped weights.
 
     ``pretrained=False`` returns the architecture randomly initialised (for training).
+    :func:`load_model` returns the same network with its typed metadata.
     """
     entry = get_entry(name)
     model = entry.builder()
@@ -184,7 +221,7 @@ def create_model(name: str, pretrained: bool = True, device: str = "cpu"):
         if not entry.weights.installed():
             raise ModelError(
                 f"model {name!r} has no weights installed ({entry.weights.path} is missing); "
-                f"they ship with superres releases once trained. Use another model "
+                f"reinstall superres or use another model "
                 f"(installed: {', '.join(e.name for e in list_models() if e.available())}) or --model PATH"
             )
         from .weights import load_weights
@@ -197,18 +234,19 @@ def create_model(name: str, pretrained: bool = True, device: str = "cpu"):
                              f"not {name}'s {model.info.arch} x{model.info.scale}; reinstall superres or "
                              "remove the file")
         model = loaded
-    model.name = name
     return model.eval().to(device)
 
 
-def load_model(name_or_path: str | os.PathLike, device: str = "cpu"):
-    """A ready model from a registry name or a weights file path."""
+def load_model(name_or_path: str | os.PathLike, device: str = "cpu") -> ModelDescriptor:
+    """A ready model (a :class:`~superres.models.ModelDescriptor`) from a registry name or a weights file path."""
+    from .models.base import describe
+
     s = str(name_or_path)
     if s in _REGISTRY:
-        return create_model(s, pretrained=True, device=device)
+        module = create_model(s, pretrained=True, device=device)
+        return describe(module, name=s)
     p = Path(s).expanduser()
-    looks_like_path = p.suffix in (".safetensors", ".pth", ".pt", ".h5", ".hdf5", ".ckpt") or os.sep in s or p.exists()
-    if not looks_like_path:
+    if not looks_like_weights_path(s):
         get_entry(s)  # raises with suggestions
     if not p.exists():
         raise ModelError(f"weights file {p} not found")
@@ -229,5 +267,4 @@ def load_model(name_or_path: str | os.PathLike, device: str = "cpu"):
         except ModuleNotFoundError:
             raise ModelError(f"{p}: not a superres weights file (expected .safetensors written by superres)") from None
         model = load_foreign(p).eval().to(device)
-    model.name = p.stem
-    return model
+    return describe(model, name=p.stem)

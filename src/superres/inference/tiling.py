@@ -40,17 +40,23 @@ class Tile:
         return self.win_y[1] - self.win_y[0], self.win_x[1] - self.win_x[0]
 
 
-def axis_spans(length: int, tile: int, pad: int) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+def axis_spans(length: int, tile: int, pad: int, multiple: int = 1) -> list[tuple[tuple[int, int], tuple[int, int]]]:
     """(window, core) spans along one axis of ``length`` pixels.
 
     Cores are balanced (ceil(length / n) each, last one shorter) and cover the
     axis exactly once; every window is ``core + 2 * pad`` long (or the whole axis
-    when that is shorter), shifted inwards at the ends.
+    when that is shorter), shifted inwards at the ends. With ``multiple`` > 1
+    (a pixel-unshuffle network's factor) cores, pads and window starts are
+    multiples of it, so every window sees the same pixel grid as the whole
+    image; the last window then reaches the end of the axis and may be up to
+    ``multiple - 1`` pixels longer than the others.
     """
-    if length <= 0 or tile <= 0 or pad < 0:
-        raise ValueError(f"bad tiling: length={length}, tile={tile}, pad={pad}")
+    if length <= 0 or tile <= 0 or pad < 0 or multiple < 1:
+        raise ValueError(f"bad tiling: length={length}, tile={tile}, pad={pad}, multiple={multiple}")
+    m = int(multiple)
     n = max(1, math.ceil(length / tile))
-    core = math.ceil(length / n)
+    core = -(-math.ceil(length / n) // m) * m
+    pad = -(-pad // m) * m
     win = min(length, core + 2 * pad)
     spans = []
     for i in range(n):
@@ -58,12 +64,14 @@ def axis_spans(length: int, tile: int, pad: int) -> list[tuple[tuple[int, int], 
         if c0 >= c1:
             break
         w0 = min(max(0, c0 - pad), length - win)
-        spans.append(((w0, w0 + win), (c0, c1)))
+        w1 = w0 + win
+        w0 -= w0 % m  # only when shifted in from the end; the window still ends there
+        spans.append(((w0, w1), (c0, c1)))
     return spans
 
 
-def plan_tiles(height: int, width: int, tile: int, pad: int) -> list[Tile]:
-    """All tiles for an LR image of ``height`` x ``width``, row-major."""
+def plan_tiles(height: int, width: int, tile: int, pad: int, multiple: int = 1) -> list[Tile]:
+    """All tiles for an LR image of ``height`` x ``width``, row-major (see :func:`axis_spans`)."""
     return [Tile(wy, wx, cy, cx)
-            for wy, cy in axis_spans(height, tile, pad)
-            for wx, cx in axis_spans(width, tile, pad)]
+            for wy, cy in axis_spans(height, tile, pad, multiple)
+            for wx, cx in axis_spans(width, tile, pad, multiple)]
