@@ -99,9 +99,10 @@ def build(spec: str, border: str | None):
             raise SystemExit(f"{spec}: expected NAME@strength=S or NAME@denoise=D")
         kwargs[key] = float(value)
     model = load_with_controls(name, **kwargs)
-    if border is not None and hasattr(model, "info"):
+    if border is not None:  # a descriptor (frozen): a copy with the other typed border field
         b = Border(border)
-        model.info = dataclasses.replace(model.info, border=b, border_pad=8 if b is Border.REFLECT else 0)
+        model = dataclasses.replace(model, info=dataclasses.replace(
+            model.info, border=b, border_pad=8 if b is Border.REFLECT else 0))
     return model
 
 

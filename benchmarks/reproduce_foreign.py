@@ -65,10 +65,9 @@ def main() -> None:
             folder = DATA / ds
             orig = original_psnr(model, folder)
             engine = evaluate_model(model, folder, lpips=False, device="cpu", tile=0).summary()["psnr"]
-            old = dataclasses.replace(model.info, border=Border.REFLECT, border_pad=8)
-            saved, model.info = model.info, old
-            before = evaluate_model(model, folder, lpips=False, device="cpu", tile=0).summary()["psnr"]
-            model.info = saved
+            old = dataclasses.replace(model, info=dataclasses.replace(model.info, border=Border.REFLECT,
+                                                                       border_pad=8))
+            before = evaluate_model(old, folder, lpips=False, device="cpu", tile=0).summary()["psnr"]
             lines.append(f"| {name} | {ds} | {orig:.2f} | {engine:.2f} | {before:.2f} |")
             print(lines[-1], flush=True)
     from real_photos import fill_block  # same folder

@@ -18,12 +18,12 @@ from superres.errors import InputError, OutputError
 from superres.io.animation import (
     AnimationWriter,
     Frame,
-    _scan_gif,
     browser_delay_ms,
     open_animation,
     read_animation,
     write_animation,
 )
+from superres.io.gif import scan_gif as _scan_gif
 
 # palette used by most tests: index -> colour
 BLACK, RED, GREEN, BLUE, WHITE = (0, 0, 0), (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255)

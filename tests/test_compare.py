@@ -334,10 +334,12 @@ def test_many_panels_wrap_into_rows():
 
 
 def test_wrap_text_respects_width_and_keeps_no_break_spaces():
-    font = C._font(16)
+    from superres.reports import figure as F  # the figure's text layout (was in superres.compare)
+
+    font = F._font(16)
     text = "PSNR\u00a028.42\u00a0dB  SSIM\u00a00.810  LPIPS\u00a0n/a " + "x" * 80
-    lines = C.wrap_text(text, font, 120)
-    assert all(C._text_w(ln, font) <= 120 for ln in lines)
+    lines = F.wrap_text(text, font, 120)
+    assert all(F._text_w(ln, font) <= 120 for ln in lines)
     assert any("PSNR\u00a028.42\u00a0dB" in ln for ln in lines)
     assert "".join(lines).replace(" ", "").count("x") == 80
 

@@ -991,10 +991,18 @@ def test_no_temp_files_after_success(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["o.jpg", "o.png", "o.tif", "o16.png"]
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def test_output_file_permissions(tmp_path):
     out = write_image(Picture(rand8(3, 3, 3)), tmp_path / "o.png")
     mode = out.stat().st_mode & 0o777
-    assert mode == 0o644 & ~images_mod._umask()
+    from superres.fileio import file_mode
+
+    assert mode == file_mode() == 0o644 & ~_current_umask()
 
 
 def test_creates_missing_parent_folders(tmp_path):
@@ -1042,7 +1050,9 @@ def test_temp_file_creation_denied(tmp_path, monkeypatch):
     def denied(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(images_mod.tempfile, "mkstemp", denied)
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "mkstemp", denied)
     with pytest.raises(OutputError, match="Permission denied"):
         write_image(Picture(rand8(3, 3, 3)), tmp_path / "o.png")
     assert list(tmp_path.iterdir()) == []

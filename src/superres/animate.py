@@ -21,16 +21,17 @@ a window widened by ``margin`` LR pixels), the previous output is reused
 exactly; elsewhere the new output is taken as it is. Every output pixel is
 therefore one the network produced; nothing is averaged.
 
-:class:`CompareBuilder` makes the side-by-side frames [input enlarged with
-nearest | bicubic | model], labelled, and :func:`write_compare_page` an HTML page
-showing the input and the outputs at the same CSS width.
+:class:`AnimationPipeline` is the one frame loop: :func:`upscale_animation`
+(frames or a file in, frames or a file out) and :func:`animate_file` (a file in,
+the output plus bicubic/side-by-side/HTML files out; what ``superres animate``
+runs) both run it, so the API and the command give the same frames. The side-by-side frames (:class:`~superres.reports.frames.CompareBuilder`)
+and the HTML page (:func:`~superres.reports.html.write_compare_page`) are
+reports, re-exported here.
 """
 
 from __future__ import annotations
 
-import html
 import os
-import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -39,24 +40,28 @@ from pathlib import Path
 import numpy as np
 
 from .errors import OutputError
+from .inference.upscaler import DEFAULT_PRECISION, MAX_FRAMES_PER_BATCH
 from .io.animation import (
     ANIMATION_OUTPUTS,
     AnimationInfo,
     AnimationWriter,
     Frame,
-    absdiff_max,
     check_animation_output,
+    absdiff_max,
     frames_from_objects,
     open_animation,
 )
 from .io.images import DEFAULT_MAX_PIXELS
+from .ops import bleed, enlarge_nearest, resize_array
+from .reports.frames import CompareBuilder
+from .reports.html import EMBED_LIMIT, compare_html, write_compare_page
 
-__all__ = ["upscale_animation", "AnimationResult", "Stabilizer", "FlickerMeter", "CompareBuilder",
-           "iter_upscaled", "auto_batch", "bleed", "compare_html", "write_compare_page", "AnimateOptions",
-           "AnimateReport", "animate_file", "default_output", "side_outputs"]
+__all__ = ["upscale_animation", "AnimationResult", "AnimationPipeline", "Stabilizer", "FlickerMeter",
+           "CompareBuilder", "iter_upscaled", "auto_batch", "bleed", "compare_html", "write_compare_page",
+           "bicubic_upscaler", "FLICKER_SUPPORT", "EMBED_LIMIT", "AnimateOptions", "AnimateReport", "animate_file", "default_output", "side_outputs"]
 
 #: at most this many frames go through the network at once
-MAX_BATCH = 8
+MAX_BATCH = MAX_FRAMES_PER_BATCH
 
 
 # ---------------------------------------------------------------------------
@@ -90,11 +95,6 @@ def _dilate(mask: np.ndarray, r: int) -> np.ndarray:
             out[tuple(lo)] |= src[tuple(hi)]
             out[tuple(hi)] |= src[tuple(lo)]
     return out
-
-
-def _enlarge(a: np.ndarray, s: int) -> np.ndarray:
-    """Nearest-neighbour enlargement of the first two axes by ``s``."""
-    return np.repeat(np.repeat(a, s, axis=0), s, axis=1)
 
 
 class Stabilizer:
@@ -131,7 +131,7 @@ class Stabilizer:
         elif not changed.any():
             out = Frame(self.prev.rgb, self.prev.alpha, hr.duration_ms, hr.index)
         else:
-            m = _enlarge(changed, self.scale)
+            m = enlarge_nearest(changed, self.scale)
             rgb = self.prev.rgb.copy()
             rgb[m] = hr.rgb[m]
             alpha = None
@@ -184,7 +184,7 @@ class FlickerMeter:
             if lr.alpha is not None:
                 static &= lr.alpha >= 128
             if static.any():
-                m = _enlarge(static, self.scale)
+                m = enlarge_nearest(static, self.scale)
                 d = np.maximum(hr.rgb, self.prev_hr)
                 d -= np.minimum(hr.rgb, self.prev_hr)  # |difference| without an int16 copy
                 self.total += float(np.sum(d, dtype=np.int64, where=m[:, :, None])) / 3.0
@@ -202,78 +202,20 @@ class FlickerMeter:
 # ---------------------------------------------------------------------------
 
 def auto_batch(upscaler, height: int, width: int, max_batch: int = MAX_BATCH) -> int:
-    """Frames per network call: 0 when a frame needs tiling (one tiled frame at a time),
-    else as many as fit the upscaler's memory budget (activations + float output), at most ``max_batch``."""
-    from .inference.upscaler import _bytes_per_lr_pixel
-
-    if len(upscaler.plan(height, width)) > 1:
-        return 0
-    s, p = upscaler.scale, upscaler.pre_pad
-    hp, wp = height + 2 * p, width + 2 * p
-    per_frame = hp * wp * _bytes_per_lr_pixel(upscaler.model) + 2 * 3 * hp * wp * s * s * 4
-    budget = upscaler.memory_budget_mb * 2**20
-    return int(max(1, min(max_batch, budget // max(1, per_frame))))
-
-
-def bleed(rgb: np.ndarray, alpha: np.ndarray | None, steps: int = 8) -> np.ndarray:
-    """``rgb`` with the colour under fully transparent pixels spread in from the nearest visible ones.
-
-    A composed GIF is black under its transparent pixels; upscaled as it is, that
-    black bleeds into the visible edges as a dark fringe. Each step gives the
-    transparent pixels next to known ones the mean of those neighbours; what is
-    left after ``steps`` gets the mean visible colour. Visible pixels are unchanged.
-    """
-    if alpha is None:
-        return rgb
-    known = alpha > 0
-    if known.all() or not known.any():
-        return rgb
-    out = rgb.astype(np.float64 if rgb.dtype == np.uint16 else np.float32)
-    h, w = known.shape
-    for _ in range(steps):
-        acc = np.zeros_like(out)
-        cnt = np.zeros((h, w), np.float32)
-        kv = out * known[:, :, None]
-        for (ys, yd), (xs, xd) in (((slice(None), slice(None)), (slice(1, None), slice(None, -1))),
-                                   ((slice(None), slice(None)), (slice(None, -1), slice(1, None))),
-                                   ((slice(1, None), slice(None, -1)), (slice(None), slice(None))),
-                                   ((slice(None, -1), slice(1, None)), (slice(None), slice(None)))):
-            acc[yd, xd] += kv[ys, xs]
-            cnt[yd, xd] += known[ys, xs]
-        new = ~known & (cnt > 0)
-        if not new.any():
-            break
-        out[new] = acc[new] / cnt[new][:, None]
-        known = known | new
-    if not known.all():
-        out[~known] = out[known].mean(axis=0)
-    res = np.round(out).astype(rgb.dtype)  # keep the bit depth (uint8 or uint16)
-    res[alpha > 0] = rgb[alpha > 0]
-    return res
+    """Frames per network call (:meth:`Upscaler.frames_per_batch <superres.inference.Upscaler.frames_per_batch>`):
+    0 when a frame needs tiling, else as many as fit the memory budget, at most ``max_batch``."""
+    return upscaler.frames_per_batch(height, width, max_batch)
 
 
 def _run_batch(upscaler, frames: list[Frame], batch: int) -> list[np.ndarray]:
-    """uint8 (sH, sW, 3) outputs for LR frames (stacked when ``batch``, else tiled one by one).
-
-    Colour under transparent pixels is filled in first (:func:`bleed`), so no dark fringe."""
-    import torch
-
-    rgbs = [bleed(f.rgb, f.alpha) for f in frames]
-    if batch == 0:
-        return [upscaler.upscale_array(r) for r in rgbs]
-    with torch.inference_mode():
-        x = torch.from_numpy(np.stack(rgbs)).permute(0, 3, 1, 2).float().div_(255.0)
-        y = upscaler(x)
-        del x
-        y = y.mul_(255.0).round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
-        return [np.ascontiguousarray(t.numpy()) for t in y]
+    """uint8 (sH, sW, 3) outputs for LR frames; colour under transparent pixels is filled in
+    first (:func:`~superres.ops.bleed`), so no dark fringe."""
+    return upscaler.upscale_batch([bleed(f.rgb, f.alpha) for f in frames], batch)
 
 
 def _upscale_alpha(alpha: np.ndarray | None, scale: int) -> np.ndarray | None:
     if alpha is None:
         return None
-    from .api import resize_array
-
     h, w = alpha.shape
     a = resize_array(alpha, (w * scale, h * scale), "bicubic")
     return None if a.min() == 255 else a
@@ -330,149 +272,69 @@ def iter_upscaled(frames: Iterable[Frame], upscaler, *, batch: int | None = None
         yield from flush()
 
 
-# ---------------------------------------------------------------------------
-# side by side
-# ---------------------------------------------------------------------------
+class AnimationPipeline:
+    """The one frame loop behind :func:`upscale_animation` and ``superres animate``.
 
-class CompareBuilder:
-    """Side-by-side frames: [input enlarged with nearest | panel | panel ...], with a label bar.
+    Iterating :meth:`run` over LR frames yields ``(lr, hr, bicubic)`` triples in
+    order: ``hr`` from ``upscaler`` (colour from bicubic when ``color_fix``, then
+    stabilised when a :class:`Stabilizer` is given), ``bicubic`` from the ``bicubic``
+    upscaler (None without one; ``hr`` itself when ``model_is_bicubic``). Flicker is
+    measured on the way (:attr:`flicker`, :attr:`flicker_near`, :attr:`flicker_bicubic`) and
+    :attr:`stats` counts frames and reused repeats. Writing, keeping frames and
+    progress are the caller's.
 
-    Every panel is shown at the output size, so the low- and high-resolution
-    versions appear at the same width.
+    Bicubic and the model see the same LR frames; bicubic runs at most a batch ahead.
     """
 
-    GAP = 4  # pixels between panels
+    def __init__(self, upscaler, *, bicubic=None, model_is_bicubic: bool = False, batch: int | None = None,
+                 stabilizer: Stabilizer | None = None, color_fix: bool = False) -> None:
+        s = upscaler.scale
+        self.upscaler = upscaler
+        self.bicubic = bicubic
+        self.model_is_bicubic = model_is_bicubic
+        self.batch = batch
+        self.stabilizer = stabilizer
+        self.color_fix = color_fix
+        self.stats = _Stats()
+        self.meter, self.meter_near = FlickerMeter(s), FlickerMeter(s, margin=0)
+        self.meter_bicubic = FlickerMeter(s) if bicubic is not None else None
 
-    def __init__(self, scale: int, lr_size: tuple[int, int], labels: list[str]) -> None:
-        from PIL import Image, ImageDraw, ImageFont
+    def run(self, frames: Iterable[Frame]) -> Iterator[tuple[Frame, Frame, Frame | None]]:
+        bic_buf: dict[int, Frame] = {}
+        lr_stream: Iterable[Frame] = frames
+        if self.bicubic is not None:
+            def tee(pairs):
+                for lr, hb in pairs:
+                    bic_buf[lr.index] = hb
+                    yield lr
 
-        self.scale = scale
-        w, h = lr_size
-        self.pw, self.ph = w * scale, h * scale
-        self.labels = labels
-        n = len(labels)
-        self.width = n * self.pw + (n - 1) * self.GAP
-        size = int(max(10, min(22, self.pw // 12)))
-        try:
-            font = ImageFont.load_default(size=size)
-        except TypeError:  # pragma: no cover - Pillow without FreeType sizing
-            font = ImageFont.load_default()
-        self.bar_h = size + 10
-        self.height = self.ph + self.bar_h
-        bar = Image.new("RGB", (self.width, self.bar_h), (32, 32, 32))
-        draw = ImageDraw.Draw(bar)
-        for i, text in enumerate(labels):
-            x0 = i * (self.pw + self.GAP)
-            while text and draw.textlength(text, font=font) > self.pw - 8:
-                text = text[:-2] + "…" if len(text) > 2 else ""
-            tw = draw.textlength(text, font=font)
-            draw.text((x0 + (self.pw - tw) / 2, 4), text, fill=(255, 255, 255), font=font)
-        self.bar = np.asarray(bar)
+            lr_stream = tee(iter_upscaled(frames, self.bicubic))
+        for lr, hr in iter_upscaled(lr_stream, self.upscaler, batch=self.batch, stats=self.stats):
+            if self.color_fix:
+                hr = _fix_colours(lr, hr)
+            if self.stabilizer is not None:
+                hr = self.stabilizer(lr, hr)
+            self.meter.update(lr, hr)
+            self.meter_near.update(lr, hr)
+            if self.model_is_bicubic:
+                hb = hr
+            else:
+                hb = bic_buf.pop(lr.index) if self.bicubic is not None else None
+            if self.meter_bicubic is not None and hb is not None:
+                self.meter_bicubic.update(lr, hb)
+            yield lr, hr, hb
 
-    def __call__(self, lr: Frame, panels: list[Frame]) -> Frame:
-        rgb = np.full((self.height, self.width, 3), 32, np.uint8)
-        rgb[:self.bar_h] = self.bar
-        has_alpha = lr.alpha is not None or any(p.alpha is not None for p in panels)
-        alpha = np.full((self.height, self.width), 255, np.uint8) if has_alpha else None
-        near = Frame(_enlarge(lr.rgb, self.scale), _enlarge(lr.alpha, self.scale) if lr.alpha is not None else None)
-        for i, p in enumerate([near, *panels]):
-            x0 = i * (self.pw + self.GAP)
-            rgb[self.bar_h:, x0:x0 + self.pw] = p.rgb
-            if alpha is not None and p.alpha is not None:
-                alpha[self.bar_h:, x0:x0 + self.pw] = p.alpha
-        return Frame(rgb, alpha, lr.duration_ms, lr.index)
+    @property
+    def flicker(self) -> float | None:
+        return self.meter.value
 
+    @property
+    def flicker_near(self) -> float | None:
+        return self.meter_near.value
 
-#: media type of each file kind a compare page shows (for data: URIs)
-_MEDIA_TYPES = {".gif": "image/gif", ".png": "image/png", ".apng": "image/apng", ".webp": "image/webp",
-                ".mp4": "video/mp4", ".m4v": "video/mp4", ".mov": "video/quicktime", ".webm": "video/webm",
-                ".mkv": "video/x-matroska"}
-
-#: a compare page embeds its files (input, outputs) when together they are at most this many bytes
-EMBED_LIMIT = 64 * 2**20
-
-
-def compare_html(input_path: str | os.PathLike, outputs: list[tuple[str, str | os.PathLike]], *,
-                 base: str | os.PathLike | None = None, width: int | None = None, title: str = "",
-                 compare: str | os.PathLike | None = None, note: str = "",
-                 embed_limit: int | None = EMBED_LIMIT) -> str:
-    """HTML showing the input and each (label, output) at the same CSS width.
-
-    The page is self-contained: the input and the outputs are embedded as
-    ``data:`` URIs, so it can be moved or mailed on its own. When together they
-    are larger than ``embed_limit`` bytes (browsers get slow on huge pages), the
-    input is still embedded and files in the page's folder ``base`` (where the
-    outputs are written) are linked by bare name, so the page works as long as
-    it stays beside them. The input is enlarged by the browser with
-    ``image-rendering: pixelated`` (nearest), so what differs is only what the
-    upscaler added.
-    """
-    import base64
-
-    base = Path(base) if base is not None else Path(".")
-    files = [Path(input_path), *(Path(p) for _, p in outputs), *([Path(compare)] if compare is not None else [])]
-    total = sum(f.stat().st_size for f in files if f.is_file())
-    embed_all = embed_limit is None or total <= embed_limit
-
-    def data_uri(p: Path) -> str:
-        kind = _MEDIA_TYPES.get(p.suffix.lower(), "application/octet-stream")
-        return f"data:{kind};base64," + base64.b64encode(p.read_bytes()).decode("ascii")
-
-    def ref(p, is_input: bool = False) -> str:
-        p = Path(p)
-        if embed_all or (is_input and p.stat().st_size <= (embed_limit or 0)):
-            return data_uri(p)
-        if p.resolve().parent == base.resolve():
-            return html.escape(p.name, quote=True)
-        return html.escape(Path(os.path.relpath(p.resolve(), base.resolve())).as_posix(), quote=True)
-
-    def media(p, cls: str = "", is_input: bool = False) -> str:
-        src = ref(p, is_input)
-        c = f' class="{cls}"' if cls else ""
-        if Path(p).suffix.lower() in (".mp4", ".m4v", ".mov", ".webm", ".mkv"):
-            return f'<video{c} src="{src}" autoplay loop muted playsinline controls></video>'
-        return f'<img{c} src="{src}" alt="">'
-
-    w = int(width or 640)
-    name = html.escape(Path(input_path).name)
-    figs = [f'<figure>{media(input_path, "px", is_input=True)}<figcaption>input: {name}</figcaption></figure>']
-    for label, p in outputs:
-        figs.append(f"<figure>{media(p)}<figcaption>{html.escape(label)}</figcaption></figure>")
-    side = f'<h2>Side by side</h2>\n<p>{media(compare, "wide")}</p>\n' if compare is not None else ""
-    t = html.escape(title or f"superres: {Path(input_path).name}")
-    linked = "" if embed_all else (f" The outputs ({total / 2**20:.0f} MB together) are linked, not embedded: "
-                                   "keep this page beside them.")
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{t}</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 16px; }}
-.row {{ display: flex; flex-wrap: wrap; gap: 12px; }}
-figure {{ margin: 0; }}
-figure img, figure video {{ width: {w}px; height: auto; display: block; background: #eee; }}
-.px {{ image-rendering: pixelated; }}
-.wide {{ max-width: 100%; height: auto; }}
-figcaption {{ font-size: 14px; padding: 4px 0; }}
-</style></head><body>
-<h1>{t}</h1>
-<p>All animations are shown at the same CSS width ({w} px). {html.escape(note)}{linked}</p>
-<div class="row">
-{chr(10).join(figs)}
-</div>
-{side}</body></html>
-"""
-
-
-def write_compare_page(path: str | os.PathLike, input_path, outputs: list[tuple[str, str | os.PathLike]], *,
-                       overwrite: bool = False, **kw) -> Path:
-    """Write :func:`compare_html` to ``path`` atomically (never replacing a file without ``overwrite``)."""
-    from .io.images import _atomic_write
-
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise OutputError(f"{path} already exists; pass --overwrite to replace it, or choose another name")
-    text = compare_html(input_path, outputs, base=path.parent, **kw).encode()
-    _atomic_write(path, lambda f: f.write(text))
-    return path
+    @property
+    def flicker_bicubic(self) -> float | None:
+        return self.meter_bicubic.value if self.meter_bicubic is not None else None
 
 
 # ---------------------------------------------------------------------------
@@ -509,7 +371,6 @@ class AnimationResult:
     reused: int = 0
     path: Path | None = None
     flicker_near: float | None = None
-    extra: dict = field(default_factory=dict)
 
     @property
     def fps(self) -> float:
@@ -544,7 +405,7 @@ def _resolve_model(model) -> tuple[str, object]:
 
 def upscale_animation(source, model=None, *, durations: int | list[int] | None = None, loop: int | None = 0,
                       device: str = "auto", tile: int | None = None, tile_pad: int | None = None,
-                      precision: str = "auto", batch: int | None = None, stabilize: bool = False,
+                      precision: str = DEFAULT_PRECISION, batch: int | None = None, stabilize: bool = False,
                       stabilize_threshold: int = 3, stabilize_margin: int = 2, bicubic: bool = False,
                       color_fix: bool = False,
                       output: str | os.PathLike | None = None, keep_frames: bool | None = None,
@@ -578,7 +439,10 @@ def upscale_animation(source, model=None, *, durations: int | list[int] | None =
     name, module = _resolve_model(model)
     up = make_upscaler(module if module is not None else name, device=device, tile=tile, tile_pad=tile_pad,
                        precision=precision)
-    bic = _bicubic_upscaler(up.scale, device, tile) if bicubic else None
+    pipe = AnimationPipeline(up, bicubic=bicubic_upscaler(up.scale, device, tile) if bicubic else None,
+                             batch=batch,
+                             stabilizer=Stabilizer(up.scale, stabilize_threshold, stabilize_margin) if stabilize
+                             else None, color_fix=color_fix)
     keep = (output is None) if keep_frames is None else keep_frames
     t0 = time.perf_counter()
     if isinstance(source, (str, os.PathLike)):
@@ -597,27 +461,18 @@ def upscale_animation(source, model=None, *, durations: int | list[int] | None =
             write_options.setdefault("audio_from", info.path)
             write_options.setdefault("fps", info.fps)
         writer = AnimationWriter(output, **write_options)
-    stab = Stabilizer(up.scale, stabilize_threshold, stabilize_margin) if stabilize else None
-    meter, meter_near = FlickerMeter(up.scale), FlickerMeter(up.scale, margin=0)
-    meter_b = FlickerMeter(up.scale) if bic is not None else None
     out_frames: list[Frame] = []
-    bic_frames: list[Frame] | None = [] if bic is not None else None
-    stats = _Stats()
+    bic_frames: list[Frame] | None = [] if bicubic else None
     try:
-        lr_stream = _tee_bicubic(frames_in, bic, bic_frames, meter_b, keep)
-        for lr, hr in iter_upscaled(lr_stream, up, batch=batch, stats=stats):
-            if color_fix:
-                hr = _fix_colours(lr, hr)
-            if stab is not None:
-                hr = stab(lr, hr)
-            meter.update(lr, hr)
-            meter_near.update(lr, hr)
+        for _lr, hr, hb in pipe.run(frames_in):
             if writer is not None:
                 writer.write(hr)
             if keep:
                 out_frames.append(hr)
+                if bic_frames is not None:
+                    bic_frames.append(hb)
             if progress is not None:
-                progress(stats.frames, info.n_frames)
+                progress(pipe.stats.frames, info.n_frames)
         path = writer.close() if writer is not None else None
     except BaseException:
         if writer is not None:
@@ -627,8 +482,8 @@ def upscale_animation(source, model=None, *, durations: int | list[int] | None =
         if closer is not None:
             closer()
     seconds = time.perf_counter() - t0
-    return AnimationResult(out_frames, info, name, up.scale, seconds, stats.frames, bic_frames, meter.value,
-                           meter_b.value if meter_b is not None else None, stats.reused, path, meter_near.value)
+    return AnimationResult(out_frames, info, name, up.scale, seconds, pipe.stats.frames, bic_frames, pipe.flicker,
+                           pipe.flicker_bicubic, pipe.stats.reused, path, pipe.flicker_near)
 
 
 def _fix_colours(lr: Frame, hr: Frame) -> Frame:
@@ -638,30 +493,18 @@ def _fix_colours(lr: Frame, hr: Frame) -> Frame:
     return Frame(fix_chroma(hr.rgb, lr.rgb), hr.alpha, hr.duration_ms, hr.index)
 
 
-def _bicubic_upscaler(scale: int, device: str, tile: int | None):
-    """The bicubic baseline at the model's scale (the registry's ``bicubic`` is 4x)."""
+def bicubic_upscaler(scale: int, device: str = "auto", tile: int | None = None):
+    """The bicubic baseline at the model's scale (the registry's ``bicubic`` is 4x), always fp32."""
     from .api import make_upscaler
     from .models import Interpolation
+    from .models.base import describe
 
-    model = Interpolation("bicubic", scale=scale)
-    model.name = "bicubic"
-    return make_upscaler(model, device=device, tile=tile, precision="fp32")
-
-
-def _tee_bicubic(frames: Iterable[Frame], bic, store: list | None, meter: FlickerMeter | None, keep: bool):
-    """Pass LR frames through, computing bicubic frames (and their flicker) on the side."""
-    if bic is None:
-        yield from frames
-        return
-    for lr, hb in iter_upscaled(frames, bic):
-        meter.update(lr, hb)
-        if keep:
-            store.append(hb)
-        yield lr
+    return make_upscaler(describe(Interpolation("bicubic", scale=scale), name="bicubic"), device=device, tile=tile,
+                         precision="fp32")
 
 
 # ---------------------------------------------------------------------------
-# the command's work (superres animate)
+# file to files (what superres animate runs)
 # ---------------------------------------------------------------------------
 
 @dataclass
@@ -670,7 +513,7 @@ class AnimateOptions:
     tile: int | None = None
     tile_pad: int | None = None
     device: str = "auto"
-    precision: str = "auto"
+    precision: str = DEFAULT_PRECISION
     backend: str = "torch"
     batch: int | None = None
     compare: bool = False
@@ -737,14 +580,23 @@ def _load(name: str, opts: AnimateOptions):
                                  precision=opts.precision, backend=opts.backend)
 
 
-def animate_file(src: str | os.PathLike, output: str | os.PathLike | None, opts: AnimateOptions) -> AnimateReport:
+def animate_file(src: str | os.PathLike, output: str | os.PathLike | None, opts: AnimateOptions, *,
+                 note: Callable[[str], None] | None = None,
+                 progress: Callable[[int, int | None], None] | None = None) -> AnimateReport:
     """Read ``src``, upscale every frame, write ``output`` (and the bicubic/compare files), streaming.
 
-    Raises :class:`InputError` (exit code 1) for a bad input and other
-    :class:`SuperResError` (exit code 2) for usage problems; nothing is left
-    behind when it fails.
+    The file-to-files form of :func:`upscale_animation` (the same :class:`AnimationPipeline`),
+    which ``superres animate`` runs: output names and checks, one writer per output, the
+    side-by-side frames and the HTML page. ``note(text)`` receives remarks for the user (the
+    default model's weights missing); ``progress(done, total)`` is called after each frame
+    (``superres animate`` draws its bar with it). Without a callback, ``opts.progress`` shows a
+    plain progress bar on stderr.
+
+    Raises :class:`~superres.errors.InputError` (exit code 1) for an input
+    that cannot be read and other :class:`~superres.errors.SuperResError` (exit code 2)
+    for usage problems; nothing is left behind when it fails.
     """
-    from .registry import default_model
+    from .registry import default_model, fallback_note
 
     src = Path(src)
     t0 = time.perf_counter()
@@ -766,12 +618,13 @@ def animate_file(src: str | os.PathLike, output: str | os.PathLike | None, opts:
             else:
                 check_animation_output(p, opts.overwrite)
         name = opts.model or default_model()
-        if opts.model is None and name != "srgan-x4" and not opts.quiet:
-            print(f"superres: note: srgan-x4 weights are not installed; using {name}", file=sys.stderr)
+        remark = fallback_note(name) if opts.model is None else None
+        if remark and note is not None:
+            note(remark)
         up = _load(name, opts)
         s = up.scale
         need_bic = (opts.compare or opts.also_bicubic) and name != "bicubic"
-        bic = _bicubic_upscaler(s, opts.device, opts.tile) if need_bic else None
+        bic = bicubic_upscaler(s, opts.device, opts.tile) if need_bic else None
         w, h = info.size
         to_video = ANIMATION_OUTPUTS[out.suffix.lower()] == "VIDEO"
         wopts = {"loop": info.loop, "overwrite": opts.overwrite, "palette": opts.palette, "dither": opts.dither,
@@ -787,39 +640,18 @@ def animate_file(src: str | os.PathLike, output: str | os.PathLike | None, opts:
             [f"input {w}x{h} (nearest x{s})", "bicubic"]
         builder = CompareBuilder(s, (w, h), labels) if opts.compare else None
         stab = Stabilizer(s, opts.stabilize_threshold, opts.stabilize_margin) if opts.stabilize else None
-        meter, meter_near = FlickerMeter(s), FlickerMeter(s, margin=0)
-        meter_b = FlickerMeter(s) if bic is not None else None
-        stats = _Stats()
+        pipe = AnimationPipeline(up, bicubic=bic, model_is_bicubic=name == "bicubic", batch=opts.batch,
+                                 stabilizer=stab, color_fix=opts.color_fix)
         bar = None
-        if opts.progress:
+        if opts.progress and progress is None:
             from tqdm import tqdm
 
             bar = tqdm(total=info.n_frames, unit="frame", desc=src.name, dynamic_ncols=True)
         try:
-            bic_iter = None
-            if bic is not None:
-                # bicubic and the model see the same LR frames; bicubic runs at most a batch ahead
-                bic_pairs = iter_upscaled(reader, bic)
-                bic_buf: dict[int, Frame] = {}
-
-                def lr_stream():
-                    for lr, hb in bic_pairs:
-                        bic_buf[lr.index] = hb
-                        yield lr
-
-                bic_iter = lr_stream()
-            frames_in = bic_iter if bic_iter is not None else reader
-            for lr, hr in iter_upscaled(frames_in, up, batch=opts.batch, stats=stats):
-                if opts.color_fix:
-                    hr = _fix_colours(lr, hr)
-                if stab is not None:
-                    hr = stab(lr, hr)
-                meter.update(lr, hr)
-                meter_near.update(lr, hr)
+            if progress is not None:
+                progress(0, info.n_frames)
+            for lr, hr, hb in pipe.run(reader):
                 writers["main"].write(hr)
-                hb = hr if name == "bicubic" else (bic_buf.pop(lr.index) if bic is not None else None)
-                if meter_b is not None:
-                    meter_b.update(lr, hb)
                 if "bicubic" in writers:
                     writers["bicubic"].write(hb)
                 if builder is not None:
@@ -827,6 +659,8 @@ def animate_file(src: str | os.PathLike, output: str | os.PathLike | None, opts:
                     writers["compare"].write(builder(lr, panels))
                 if bar is not None:
                     bar.update(1)
+                if progress is not None:
+                    progress(pipe.stats.frames, info.n_frames)
             for wr in writers.values():
                 wr.close()
         except BaseException:
@@ -846,6 +680,5 @@ def animate_file(src: str | os.PathLike, output: str | os.PathLike | None, opts:
                                note="The input is enlarged by the browser with nearest-neighbour (pixelated).")
             written.append(extra["html"])
     seconds = time.perf_counter() - t0
-    return AnimateReport(src, out, name, stats.frames, (w, h), (w * s, h * s), seconds, out.stat().st_size,
-                         meter.value, meter_b.value if meter_b is not None else None, stats.reused, written,
-                         meter_near.value)
+    return AnimateReport(src, out, name, pipe.stats.frames, (w, h), (w * s, h * s), seconds, out.stat().st_size,
+                         pipe.flicker, pipe.flicker_bicubic, pipe.stats.reused, written, pipe.flicker_near)

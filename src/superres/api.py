@@ -1,6 +1,6 @@
-"""The Python API: ``upscale`` for paths, PIL images and arrays, and ``apply_srgan``.
+"""The Python API: ``upscale`` for paths, PIL images and arrays, ``apply_srgan``, and ``make_upscaler``.
 
-Both go through :func:`upscale_picture`, which the CLI uses too: colour
+``upscale`` goes through :func:`upscale_picture`, which the CLI uses too: colour
 through the network (tiled as needed), alpha separately (bicubic by default,
 or through the network), grayscale kept grayscale, 16-bit kept 16-bit, and an
 optional final resize for scales other than the model's own.
@@ -17,18 +17,23 @@ import torch
 
 from .errors import InputError, SuperResError
 from .inference import Upscaler
+from .inference.upscaler import DEFAULT_PRECISION
 from .io.images import DEFAULT_MAX_PIXELS, Picture, from_pil, read_image, to_pil
+from .models.base import ModelDescriptor
+from .ops import bleed, resize_array
 
 __all__ = ["upscale", "upscale_picture", "apply_srgan", "make_upscaler", "make_upscaler_checked", "resize_array",
-           "output_size", "check_output_size"]
+           "output_size", "check_output_size", "cached_model"]
 
 _CACHE: dict[tuple, Any] = {}
 
 
-def _model(name_or_model, device: str):
+def cached_model(name_or_model, device: str = "cpu") -> ModelDescriptor | torch.nn.Module:
+    """The loaded model for a name or path (one kept in memory, reloaded when its file changes);
+    a module or descriptor is returned as it is."""
     from .registry import default_model, load_model
 
-    if isinstance(name_or_model, torch.nn.Module):
+    if isinstance(name_or_model, (torch.nn.Module, ModelDescriptor)):
         return name_or_model
     name = default_model() if name_or_model in (None, "default") else str(name_or_model)
     key = (name, str(device), _weights_stamp(name))
@@ -40,9 +45,9 @@ def _model(name_or_model, device: str):
 
 def _weights_stamp(name: str) -> tuple:
     """Identity of the weights file behind a name or path, so a replaced file is reloaded."""
-    from .registry import _REGISTRY
+    from .registry import resolve
 
-    entry = _REGISTRY.get(name)
+    entry = resolve(name)
     path = entry.weights.path if (entry and entry.weights) else (Path(name) if entry is None else None)
     try:
         st = path.stat() if path is not None else None
@@ -52,15 +57,15 @@ def _weights_stamp(name: str) -> tuple:
 
 
 def make_upscaler(model="srgan-x4", *, device: str = "auto", tile: int | None = None,
-                  tile_pad: int | None = None, precision: str = "auto", batch_tiles: int = 1,
+                  tile_pad: int | None = None, precision: str = DEFAULT_PRECISION, batch_tiles: int = 1,
                   backend: str = "torch") -> Upscaler:
-    """An :class:`Upscaler` for a model name, path or module (``backend``: torch or onnxruntime)."""
-    return Upscaler(_model(model, device), device=device, tile=tile, tile_pad=tile_pad,
+    """An :class:`Upscaler` for a model name, path, descriptor or module (``backend``: torch or onnxruntime)."""
+    return Upscaler(cached_model(model, device), device=device, tile=tile, tile_pad=tile_pad,
                     precision=precision, batch_tiles=batch_tiles, backend=backend)
 
 
 def make_upscaler_checked(model, *, device: str = "auto", tile: int | None = None, tile_pad: int | None = None,
-                          precision: str = "auto", backend: str = "torch") -> Upscaler:
+                          precision: str = DEFAULT_PRECISION, backend: str = "torch") -> Upscaler:
     """:func:`make_upscaler` for commands: any failure to build the model becomes one
     :class:`~superres.errors.ModelError` line (exit code 2), never a traceback."""
     from .errors import ModelError
@@ -76,24 +81,6 @@ def make_upscaler_checked(model, *, device: str = "auto", tile: int | None = Non
         lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()] or [type(e).__name__]
         first = lines[0] + (" " + lines[1] if lines[0].endswith(":") and len(lines) > 1 else "")
         raise ModelError(f"cannot load model {str(model)!r}: {first} (do the weights belong to this model?)") from None
-
-
-def resize_array(arr: np.ndarray, size: tuple[int, int], kernel: str = "bicubic") -> np.ndarray:
-    """Resize an (H, W[, C]) uint8/uint16/float array to ``size`` = (width, height)."""
-    from .resize import imresize
-
-    w, h = size
-    squeeze = arr.ndim == 2
-    a = arr[:, :, None] if squeeze else arr
-    maxval = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(a.dtype)
-    out = np.empty((h, w, a.shape[2]), dtype=a.dtype)
-    for c in range(a.shape[2]):  # one channel at a time bounds the float copy
-        t = torch.from_numpy(np.ascontiguousarray(a[:, :, c])).float()
-        if maxval:
-            t = t / maxval
-        r = imresize(t, size=(h, w), kernel=kernel).clamp_(0, 1)
-        out[:, :, c] = (r * maxval).round_().numpy().astype(a.dtype) if maxval else r.numpy().astype(a.dtype)
-    return out[:, :, 0] if squeeze else out
 
 
 def output_size(width: int, height: int, scale: int, outscale: float | None = None) -> tuple[int, int]:
@@ -165,8 +152,6 @@ def upscale_picture(pic: Picture, upscaler: Upscaler, *, alpha: str = "bicubic",
                              channels=3 + (pic.alpha is not None))
     src = pic.color
     if pic.alpha is not None:
-        from .animate import bleed
-
         # the colour hidden under fully transparent pixels (often black) would otherwise
         # bleed into visible edges as a dark fringe; visible pixels are left unchanged
         src = bleed(src, pic.alpha)
@@ -214,7 +199,7 @@ def _array_to_picture(arr: np.ndarray) -> tuple[Picture, str]:
 
 
 def upscale(image, model="srgan-x4", *, outscale: float | None = None, tile: int | None = None,
-            device: str = "auto", alpha: str = "bicubic", precision: str = "auto",
+            device: str = "auto", alpha: str = "bicubic", precision: str = DEFAULT_PRECISION,
             max_pixels: int | None = DEFAULT_MAX_PIXELS, progress=None, color_fix: bool = False):
     """Upscale ``image`` with ``model`` and return the result as the same kind.
 

@@ -1,4 +1,8 @@
-"""Side-by-side comparisons of upscalers: one PNG figure and a self-contained HTML report.
+"""Side-by-side comparisons of upscalers: running the methods, scoring them, choosing the crop.
+
+What is built here is a :class:`~superres.reports.comparison.Comparison`; the PNG
+figure and the HTML report that show it are drawn by :mod:`superres.reports`
+(:func:`render_figure`, :func:`render_html`, re-exported here).
 
 Two modes, both built here as a library (the ``superres compare`` command and
 the walkthrough notebook call the same functions):
@@ -19,38 +23,34 @@ the image unless given) is enlarged with nearest-neighbour so single pixels
 are visible. Optionally a "what the GAN added" heat map shows where the GAN
 output departs from the PSNR-oriented output (SRGAN vs SRResNet by default).
 
-Figures are drawn with Pillow (no matplotlib): titles are wrapped to their
-column, so they never overlap, and panels are shown at a display size that
-keeps small inputs legible (integer nearest enlargement) and large inputs on
-one screen (Lanczos reduction; the crops stay at full resolution).
-
 Models whose weights are not installed are skipped with a note; asking only
 for missing models is an error (:class:`~superres.errors.ModelError`).
 """
 
 from __future__ import annotations
 
-import base64
-import html
-import io
 import math
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter, ImageFont
+from PIL import Image, ImageFilter
 
 from .errors import InputError, ModelError, UsageError
+from .ops import degrade, enlarge_nearest
+from .reports.comparison import Comparison, Panel, method_label
+from .reports.figure import render_figure
+from .reports.html import render_html
 
 __all__ = [
     "Panel", "Comparison", "DEFAULT_HR_MODELS", "DEFAULT_LR_MODELS", "DEFAULT_DIFF",
     "select_models", "compare_hr", "compare_lr", "auto_crop", "sharpness", "diff_heatmap",
     "render_figure", "render_html", "load_rgb", "method_label",
 ]
+
+DEFAULT_PRECISION = "fp32"  # a comparison measures: the numbers must not depend on the CPU
 
 #: methods shown by default, in panel order
 DEFAULT_HR_MODELS = ("bicubic", "srcnn-x4", "srresnet-x4", "srgan-x4")
@@ -60,97 +60,6 @@ DEFAULT_DIFF = ("srgan-x4", "srresnet-x4")
 
 #: luma difference shown at full heat in the diff panel (levels of 255)
 DIFF_FULL_SCALE = 48
-
-_LABELS = {
-    "bicubic": "Bicubic", "nearest": "Nearest", "bilinear": "Bilinear", "lanczos": "Lanczos",
-    "srcnn-x4": "SRCNN", "srresnet-x4": "SRResNet", "srgan-x4": "SRGAN",
-}
-
-_BG = (255, 255, 255)
-_INK = (20, 20, 20)
-_GREY = (100, 100, 100)
-_NOTE = (150, 60, 0)
-_MARK = (255, 214, 0)
-
-
-def method_label(name: str) -> str:
-    """Display name of a model name or weights path (``srgan-x4`` -> ``SRGAN``)."""
-    if name in _LABELS:
-        return _LABELS[name]
-    p = Path(name)
-    return p.stem if p.suffix else name
-
-
-# ---------------------------------------------------------------------------------------------
-# data
-# ---------------------------------------------------------------------------------------------
-
-@dataclass
-class Panel:
-    """One image of a comparison and what is known about it.
-
-    ``image`` is (H, W, 3) uint8 at the output size. Metrics are None when they
-    do not apply (LR mode, the original itself) or could not be computed.
-    """
-
-    key: str  # model name/path, or "original", "input", "diff"
-    label: str
-    image: np.ndarray
-    kind: str = "model"  # "model", "original", "input", "diff"
-    psnr: float | None = None
-    ssim: float | None = None
-    lpips: float | None = None
-    seconds: float | None = None
-    sharpness: float | None = None
-    caption: str = ""  # extra line under the title
-
-
-@dataclass
-class Comparison:
-    """Everything a figure or report shows; built by :func:`compare_hr` / :func:`compare_lr`."""
-
-    mode: str  # "hr" or "lr"
-    name: str  # what was compared (file name)
-    scale: int
-    lr_size: tuple[int, int]  # (width, height)
-    out_size: tuple[int, int]
-    panels: list[Panel]
-    crop: tuple[int, int, int, int]  # x, y, w, h in output pixels
-    crop_auto: bool = True
-    diff: Panel | None = None
-    notes: list[str] = field(default_factory=list)
-    lpips_note: str = ""  # why LPIPS is missing, if it is
-
-    def panel(self, key: str) -> Panel | None:
-        for p in self.panels:
-            if p.key == key:
-                return p
-        return None
-
-    @property
-    def methods(self) -> list[Panel]:
-        return [p for p in self.panels if p.kind == "model"]
-
-    def slider_pair(self) -> tuple[Panel, Panel] | None:
-        """(left, right) panels of the before/after slider: bicubic vs SRGAN when present.
-
-        Falls back to the nearest-enlarged input (LR mode) or the first method for
-        the left side, and to the last learned method (or the original) for the right.
-        """
-        methods = self.methods
-        left = self.panel("bicubic") or self.panel("input") or (methods[0] if methods else None)
-        right = self.panel("srgan-x4")
-        if right is None:
-            others = [p for p in methods if p is not left and p.key not in _INTERPOLATIONS]
-            right = others[-1] if others else (self.panel("original") or next(
-                (p for p in methods if p is not left), None))
-        if left is None or right is None or left is right:
-            return None
-        return left, right
-
-
-_INTERPOLATIONS = ("bicubic", "nearest", "bilinear", "lanczos")
-
 
 # ---------------------------------------------------------------------------------------------
 # models and metrics
@@ -163,7 +72,7 @@ def select_models(names: Sequence[str]) -> tuple[list[str], list[str]]:
     unknown names and missing weight files are errors, and so is a request
     in which every model is missing (:class:`ModelError`).
     """
-    from .registry import _REGISTRY, get_entry
+    from .registry import get_entry, looks_like_weights_path, resolve
 
     usable: list[str] = []
     notes: list[str] = []
@@ -172,16 +81,15 @@ def select_models(names: Sequence[str]) -> tuple[list[str], list[str]]:
         name = str(name).strip()
         if not name or name in usable:
             continue
-        if name in _REGISTRY:
-            entry = get_entry(name)
+        entry = resolve(name)
+        if entry is not None:
             if not entry.available():
                 missing.append(name)
                 notes.append(f"{name} skipped: weights not installed ({entry.weights.path})")
                 continue
         else:
             p = Path(name).expanduser()
-            looks_like_path = p.suffix in (".safetensors", ".pth", ".pt", ".h5", ".ckpt") or os.sep in name
-            if not looks_like_path and not p.exists():
+            if not looks_like_weights_path(name):
                 from .catalogue import find
 
                 if find(name) is not None:  # a third-party model, fetched on first use
@@ -194,7 +102,7 @@ def select_models(names: Sequence[str]) -> tuple[list[str], list[str]]:
     if not usable:
         raise ModelError(
             f"none of the requested models is installed ({', '.join(missing) or 'none given'}); "
-            "their weights ship with superres releases once trained. Try --models bicubic, "
+            "reinstall superres or try --models bicubic, "
             "or see 'superres models'"
         )
     return usable, notes
@@ -213,9 +121,9 @@ def _upscale(name: str, lr: np.ndarray, kwargs: dict, scale: int | None = None) 
 
 
 def _model_scale(name: str, device: str) -> int:
-    from .api import _model  # the cached model, not a new upscaler
+    from .api import cached_model  # the cached model, not a new upscaler
 
-    return int(_model(name, device).info.scale)
+    return int(cached_model(name, device).info.scale)
 
 
 def sharpness(img: np.ndarray) -> float:
@@ -245,36 +153,28 @@ class _Scorer:
         self.notes: list[str] = []
 
     def score(self, p: Panel) -> None:
-        from .metrics import psnr, ssim
+        from . import lpips as lpips_mod
+        from .lpips import LPIPSUnavailable
+        from .metrics import score
 
-        s = self.shave
+        use = self.use_lpips and not self.lpips_note
         try:
-            p.psnr = psnr(p.image, self.ref, shave=s)
-            p.ssim = ssim(p.image, self.ref, shave=s)
-        except ValueError as e:
-            self._note(f"PSNR/SSIM not computed: {e}")
-        if not self.use_lpips or self.lpips_note:
-            return
-        from .lpips import LPIPSUnavailable, lpips_distance
-
-        a = self.ref[s:-s, s:-s] if s else self.ref
-        b = p.image[s:-s, s:-s] if s else p.image
-        try:
-            p.lpips = lpips_distance(np.ascontiguousarray(b), np.ascontiguousarray(a))
+            # looked up on the module at call time, so it can be replaced (tests, other backbones)
+            sc = score(p.image, self.ref, self.shave, lpips=lpips_mod.lpips_distance if use else None)
         except LPIPSUnavailable as e:
             self.lpips_note = str(e)
-        except InputError as e:
-            self.lpips_note = f"LPIPS not computed: {e}"
+            sc = score(p.image, self.ref, self.shave)
+        p.psnr, p.ssim = sc.psnr, sc.ssim
+        why = sc.errors.get("psnr") or sc.errors.get("ssim")
+        if why:
+            self._note(f"PSNR/SSIM not computed: {why}")
+        if "lpips" in sc.errors:
+            self.lpips_note = f"LPIPS not computed: {sc.errors['lpips']}"
+        p.lpips = sc.lpips
 
     def _note(self, text: str) -> None:
         if text not in self.notes:
             self.notes.append(text)
-
-
-def _short_lpips_note(note: str) -> str:
-    """The reason part of an LPIPS message, without its long 'Fix:' hint."""
-    head = note.split(" Fix:")[0]
-    return head if len(head) <= 300 else head[:297] + "..."
 
 
 # ---------------------------------------------------------------------------------------------
@@ -449,7 +349,7 @@ def _diff_panel(outs: dict, diff: tuple[str, str] | None, lr: np.ndarray, kwargs
 def compare_hr(hr, models: Sequence[str] = DEFAULT_HR_MODELS, *, name: str = "image",
                crop: Sequence[int] | None = None, diff: tuple[str, str] | None = None,
                lpips: bool = True, device: str = "auto", tile: int | None = None,
-               precision: str = "fp32", skip_missing: bool = True,
+               precision: str = DEFAULT_PRECISION, skip_missing: bool = True,
                progress: Callable[[int, int, str], None] | None = None) -> Comparison:
     """Shrink a high-resolution image 1/scale (bicubic), upscale it back with each model, score against it.
 
@@ -477,9 +377,7 @@ def compare_hr(hr, models: Sequence[str] = DEFAULT_HR_MODELS, *, name: str = "im
     if (hc, wc) != (h, w):
         notes.append(f"original cropped from {w}x{h} to {wc}x{hc} (a multiple of {s})")
         hr = np.ascontiguousarray(hr[:hc, :wc])
-    from .api import resize_array
-
-    lr = resize_array(hr, (wc // s, hc // s), "bicubic")
+    lr = degrade(hr, s)  # the LR image of a benchmark pair, as superres eval makes it
     outs = _run_methods(lr, names, kwargs, s, progress)
     scorer = _Scorer(hr, s, lpips)
     panels = []
@@ -499,7 +397,7 @@ def compare_hr(hr, models: Sequence[str] = DEFAULT_HR_MODELS, *, name: str = "im
 
 def compare_lr(lr, models: Sequence[str] = DEFAULT_LR_MODELS, *, name: str = "image",
                crop: Sequence[int] | None = None, diff: tuple[str, str] | None = None,
-               device: str = "auto", tile: int | None = None, precision: str = "fp32",
+               device: str = "auto", tile: int | None = None, precision: str = DEFAULT_PRECISION,
                skip_missing: bool = True,
                progress: Callable[[int, int, str], None] | None = None) -> Comparison:
     """Upscale an already low-resolution image with each model; no reference, so no reference metrics.
@@ -522,7 +420,7 @@ def compare_lr(lr, models: Sequence[str] = DEFAULT_LR_MODELS, *, name: str = "im
     s = _model_scale(names[0], device)
     h, w = lr.shape[:2]
     outs = _run_methods(lr, names, kwargs, s, progress)
-    big = np.repeat(np.repeat(lr, s, axis=0), s, axis=1)
+    big = enlarge_nearest(lr, s)
     panels = [Panel("input", "Input", big, kind="input", sharpness=sharpness(big),
                     caption=f"{w}x{h}, shown at x{s} with nearest")]
     for n in names:
@@ -537,414 +435,3 @@ def compare_lr(lr, models: Sequence[str] = DEFAULT_LR_MODELS, *, name: str = "im
                       "no reference image")
 
 
-# ---------------------------------------------------------------------------------------------
-# figure
-# ---------------------------------------------------------------------------------------------
-
-@lru_cache(maxsize=16)
-def _font(size: int):
-    try:
-        return ImageFont.load_default(size=size)  # scalable (Pillow >= 10.1 with FreeType)
-    except (TypeError, OSError, ImportError, AttributeError):  # pragma: no cover - old or FreeType-less Pillow
-        return ImageFont.load_default()
-
-
-_NBSP = "\u00a0"  # keeps a metric's name and value on one line; drawn as a space
-
-
-def _text_w(text: str, font) -> int:
-    if not text:
-        return 0
-    x0, _, x1, _ = font.getbbox(text.replace(_NBSP, " "))
-    return int(math.ceil(x1 - min(0, x0)))
-
-
-def _line_h(font) -> int:
-    x0, y0, x1, y1 = font.getbbox("Ag|y")
-    return int(math.ceil(y1 - min(0, y0))) + max(3, int(getattr(font, "size", 12) * 0.3))
-
-
-def wrap_text(text: str, font, width: int) -> list[str]:
-    """Lines of ``text`` no wider than ``width`` pixels (long words are broken).
-
-    Breaks only at plain spaces: join words with a no-break space to keep them together.
-    """
-    lines: list[str] = []
-    width = max(8, int(width))
-    for para in text.split("\n"):
-        cur = ""
-        for word in para.split(" "):
-            if not word and not cur:
-                continue
-            cand = f"{cur} {word}" if cur else word
-            if _text_w(cand, font) <= width:
-                cur = cand
-                continue
-            if cur:
-                lines.append(cur)
-            while _text_w(word, font) > width and len(word) > 1:
-                k = len(word) - 1
-                while k > 1 and _text_w(word[:k], font) > width:
-                    k -= 1
-                lines.append(word[:k])
-                word = word[k:]
-            cur = word
-        lines.append(cur)
-    return lines
-
-
-@dataclass
-class _Block:
-    """Wrapped lines with their fonts and colours; knows its height."""
-
-    lines: list[tuple[str, object, tuple[int, int, int]]] = field(default_factory=list)
-
-    def add(self, text: str, size: int, colour, width: int) -> "_Block":
-        f = _font(size)
-        for ln in wrap_text(text, f, width):
-            self.lines.append((ln, f, colour))
-        return self
-
-    @property
-    def height(self) -> int:
-        return sum(_line_h(f) for _, f, _ in self.lines)
-
-    def draw(self, d: ImageDraw.ImageDraw, x: int, y: int, boxes: list | None = None) -> int:
-        for text, f, colour in self.lines:
-            shown = text.replace(_NBSP, " ")
-            tx = x - min(0, int(math.floor(f.getbbox(shown)[0]))) if shown else x  # glyphs overhanging left
-            d.text((tx, y), shown, font=f, fill=colour)
-            if boxes is not None and shown:
-                boxes.append(d.textbbox((tx, y), shown, font=f))
-            y += _line_h(f)
-        return y
-
-
-def _fmt(v: float | None, spec: str, unit: str = "") -> str:
-    if v is None:
-        return "n/a"
-    if math.isinf(v):
-        return "inf" + unit
-    return format(v, spec) + unit
-
-
-def panel_metric_text(comp: Comparison, p: Panel) -> str:
-    """The metric line shown under a panel's title."""
-    if p.kind == "diff" or p.kind == "original":
-        return p.caption
-    nb = _NBSP
-    if comp.mode == "lr":
-        s = f"sharpness{nb}{_fmt(p.sharpness, '.1f')}"
-        return f"{p.caption}; {s}" if p.caption else s
-    parts = [f"PSNR{nb}{_fmt(p.psnr, '.2f', nb + 'dB')}", f"SSIM{nb}{_fmt(p.ssim, '.3f')}",
-             f"LPIPS{nb}{_fmt(p.lpips, '.3f')}"]
-    return "  ".join(parts)
-
-
-def _fit(img: Image.Image, w: int, h: int) -> Image.Image:
-    if (w, h) == img.size:
-        return img
-    if w >= img.width and h >= img.height:
-        return img.resize((w, h), Image.NEAREST)
-    return img.resize((w, h), Image.LANCZOS)
-
-
-def _display_factor(w: int, h: int, box_w: int, box_h: int) -> float:
-    f = min(box_w / w, box_h / h)
-    return float(math.floor(f)) if f >= 1 else f
-
-
-def render_figure(comp: Comparison, *, title: str | None = None, max_width: int = 2600,
-                  panel_width: int = 480, min_column: int = 240) -> Image.Image:
-    """The comparison as one RGB figure: titled panels, then the zoomed crops, then notes.
-
-    Panels share one display size: small outputs are enlarged by a whole number
-    with nearest (pixels stay square), large ones reduced with Lanczos to fit
-    ``panel_width`` (crops are always taken at full resolution). Titles wrap
-    within their column, so they never run into each other.
-    """
-    panels = comp.panels + ([comp.diff] if comp.diff else [])
-    n = len(panels)
-    margin, gap = 16, 14
-    ow, oh = comp.out_size
-    col_target = int(max(min_column, min(panel_width, (max_width - 2 * margin - gap * (n - 1)) / n)))
-    f = _display_factor(ow, oh, col_target, int(col_target * 1.25))
-    dw, dh = max(1, round(ow * f)), max(1, round(oh * f))
-    colw = max(dw, min_column)
-    ncols = n
-    if 2 * margin + n * colw + (n - 1) * gap > max_width:
-        per_row = max(1, (max_width - 2 * margin + gap) // (colw + gap))
-        rows_needed = math.ceil(n / per_row)
-        ncols = math.ceil(n / rows_needed)
-    fig_w = 2 * margin + ncols * colw + (ncols - 1) * gap
-
-    cx, cy, cw, ch = comp.crop
-    kz = min(colw / cw, max(colw, 160) / ch)
-    kz = float(math.floor(kz)) if kz >= 1 else kz
-    zw, zh = max(1, round(cw * kz)), max(1, round(ch * kz))
-
-    # header
-    mode_line = (f"{comp.name}: shrunk 1/{comp.scale} with bicubic to {comp.lr_size[0]}x{comp.lr_size[1]}, "
-                 f"upscaled x{comp.scale} back to {ow}x{oh} and compared with the original"
-                 if comp.mode == "hr" else
-                 f"{comp.name}: low-resolution input {comp.lr_size[0]}x{comp.lr_size[1]} upscaled "
-                 f"x{comp.scale} to {ow}x{oh}")
-    head = _Block().add(title or "Super-resolution comparison", 24, _INK, fig_w - 2 * margin)
-    head.add(mode_line, 16, _GREY, fig_w - 2 * margin)
-    if comp.mode == "hr":
-        head.add(f"PSNR and SSIM on luma (Y, BT.601) with {comp.scale} px of border shaved: higher is closer "
-                 "to the original. LPIPS (AlexNet v0.1): lower is perceptually closer.", 16, _GREY,
-                 fig_w - 2 * margin)
-
-    # column blocks
-    blocks = []
-    for p in panels:
-        b = _Block().add(p.label, 20, _INK, colw)
-        line = panel_metric_text(comp, p)
-        if line:
-            b.add(line, 15, _INK if p.kind == "model" else _GREY, colw)
-        if p.seconds is not None:
-            b.add(f"{p.seconds:.2f} s", 14, _GREY, colw)
-        blocks.append(b)
-    crop_caption = _Block().add(
-        f"{'auto-chosen detailed' if comp.crop_auto else 'requested'} crop {cw}x{ch} at ({cx}, {cy}), "
-        f"enlarged x{kz:g} with nearest" if kz >= 1 else
-        f"crop {cw}x{ch} at ({cx}, {cy}), reduced to fit", 15, _GREY, fig_w - 2 * margin)
-
-    notes = list(comp.notes)
-    if comp.mode == "hr" and comp.lpips_note:
-        notes.append(_short_lpips_note(comp.lpips_note) if "unavailable" in comp.lpips_note else comp.lpips_note)
-    foot = _Block()
-    for t in notes:
-        foot.add(f"Note: {t}", 14, _NOTE, fig_w - 2 * margin)
-
-    rows = [panels[i:i + ncols] for i in range(0, n, ncols)]
-    row_blocks = [blocks[i:i + ncols] for i in range(0, n, ncols)]
-    row_heights = []
-    for rb in row_blocks:
-        th = max(b.height for b in rb)
-        row_heights.append((th, th + 6 + dh + gap))
-    fig_h = (margin + head.height + gap + sum(rh for _, rh in row_heights) + crop_caption.height + 6
-             + len(rows) * (zh + gap) + (foot.height + gap if notes else 0) + margin)
-    fig = Image.new("RGB", (fig_w, fig_h), _BG)
-    d = ImageDraw.Draw(fig)
-    y = head.draw(d, margin, margin) + gap
-
-    def col_x(j: int) -> int:
-        return margin + j * (colw + gap)
-
-    # panels
-    layout: dict = {"columns": [], "titles": [], "images": []}
-    for row, rb, (th, rh) in zip(rows, row_blocks, row_heights):
-        for j, (p, b) in enumerate(zip(row, rb)):
-            x = col_x(j)
-            boxes: list = []
-            b.draw(d, x, y, boxes)
-            layout["columns"].append((x, x + colw))
-            layout["titles"].append(boxes)
-            img = _fit(Image.fromarray(p.image), dw, dh)
-            ix = x + (colw - dw) // 2
-            iy = y + th + 6
-            fig.paste(img, (ix, iy))
-            layout["images"].append((ix, iy, ix + dw, iy + dh))
-            _mark(d, ix + cx * f, iy + cy * f, ix + (cx + cw) * f, iy + (cy + ch) * f)
-        y += rh
-    # crops
-    y = crop_caption.draw(d, margin, y) + 6
-    for row in rows:
-        for j, p in enumerate(row):
-            tile = Image.fromarray(np.ascontiguousarray(p.image[cy:cy + ch, cx:cx + cw]))
-            z = _fit(tile, zw, zh)
-            x = col_x(j) + (colw - zw) // 2
-            fig.paste(z, (x, y))
-            d.rectangle([x - 1, y - 1, x + zw, y + zh], outline=(200, 200, 200))
-        y += zh + gap
-    if notes:
-        foot.draw(d, margin, y)
-    fig.info["superres_layout"] = layout  # panel columns, title text boxes, image boxes (for tests)
-    return fig
-
-
-def _mark(d: ImageDraw.ImageDraw, x0: float, y0: float, x1: float, y1: float) -> None:
-    """Outline the crop region on a displayed panel (at least 8 px so it stays visible)."""
-    cxm, cym = (x0 + x1) / 2, (y0 + y1) / 2
-    hw, hh = max(4.0, (x1 - x0) / 2), max(4.0, (y1 - y0) / 2)
-    box = [round(cxm - hw), round(cym - hh), round(cxm + hw) - 1, round(cym + hh) - 1]
-    d.rectangle([box[0] - 1, box[1] - 1, box[2] + 1, box[3] + 1], outline=(0, 0, 0), width=1)
-    d.rectangle(box, outline=_MARK, width=2)
-
-
-# ---------------------------------------------------------------------------------------------
-# HTML report
-# ---------------------------------------------------------------------------------------------
-
-#: embedded panel images wider than this are reduced (the PNG figure keeps full-resolution crops)
-HTML_MAX_WIDTH = 1280
-
-
-def _png_data_uri(arr: np.ndarray, max_width: int | None = HTML_MAX_WIDTH) -> tuple[str, bool]:
-    im = Image.fromarray(arr)
-    reduced = False
-    if max_width and im.width > max_width:
-        im = im.resize((max_width, max(1, round(im.height * max_width / im.width))), Image.LANCZOS)
-        reduced = True
-    buf = io.BytesIO()
-    im.save(buf, format="PNG", optimize=False, compress_level=6)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii"), reduced
-
-
-_CSS = """
-body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:24px;color:#141414;background:#fff}
-h1{font-size:1.5em;margin:0 0 .3em}
-p.sub{color:#555;margin:.2em 0}
-.grid{display:grid;gap:14px;margin:16px 0;overflow-x:auto}
-.grid figure{margin:0;min-width:0;display:flex;flex-direction:column}
-.grid figcaption{font-size:.95em;margin-bottom:6px;flex:1}
-.grid figcaption b{font-size:1.1em}
-.grid img{width:100%;height:auto;display:block;border:1px solid #ddd}
-.px{image-rendering:pixelated;image-rendering:crisp-edges}
-table{border-collapse:collapse;margin:12px 0}
-th,td{border:1px solid #ccc;padding:4px 10px;text-align:right}
-th:first-child,td:first-child{text-align:left}
-td.best{font-weight:bold;background:#eaf6ea}
-.notes li{color:#963c00}
-.ba{position:relative;max-width:960px;user-select:none;touch-action:none;cursor:ew-resize;border:1px solid #ccc}
-.ba img{display:block;width:100%;height:auto}
-.ba .over{position:absolute;inset:0;overflow:hidden}
-.ba .over img{position:absolute;left:0;top:0}
-.ba .handle{position:absolute;top:0;bottom:0;width:3px;margin-left:-1px;background:#ffd600;box-shadow:0 0 0 1px #000}
-.ba .tag{position:absolute;top:8px;padding:2px 8px;background:rgba(0,0,0,.65);color:#fff;font-size:.9em;
-border-radius:3px}
-.ba .tag.l{left:8px}.ba .tag.r{right:8px}
-#ba-range{width:100%;max-width:960px;display:block;margin:8px 0 0}
-"""
-
-# left image below, right image on top clipped to the part right of the handle
-_JS = """
-(function(){
-  var box=document.getElementById('ba'), over=document.getElementById('ba-over'),
-      handle=document.getElementById('ba-handle'), range=document.getElementById('ba-range');
-  function set(v){v=Math.max(0,Math.min(100,+v));over.style.clipPath='inset(0 0 0 '+v+'%)';
-    handle.style.left=v+'%';if(+range.value!==v)range.value=v;box.dataset.pos=v;}
-  range.addEventListener('input',function(){set(range.value);});
-  var drag=false;
-  function at(e){var r=box.getBoundingClientRect();set((e.clientX-r.left)/r.width*100);}
-  box.addEventListener('pointerdown',function(e){e.preventDefault();drag=true;
-    box.setPointerCapture(e.pointerId);at(e);});
-  box.addEventListener('pointermove',function(e){if(drag)at(e);});
-  box.addEventListener('pointerup',function(){drag=false;});
-  box.addEventListener('pointercancel',function(){drag=false;});
-  box.addEventListener('dragstart',function(e){e.preventDefault();});
-  var m=/slider=(\\d+(?:\\.\\d+)?)/.exec(location.hash);
-  set(m?m[1]:range.value);
-})();
-"""
-
-
-def _table_rows(comp: Comparison) -> tuple[list[str], list[list[str]]]:
-    methods = comp.methods
-    if comp.mode == "hr":
-        header = ["method", "PSNR-Y (dB)", "SSIM-Y", "LPIPS", "sharpness", "time (s)"]
-        best = {
-            "psnr": max((p.psnr for p in methods if p.psnr is not None), default=None),
-            "ssim": max((p.ssim for p in methods if p.ssim is not None), default=None),
-            "lpips": min((p.lpips for p in methods if p.lpips is not None), default=None),
-        }
-        rows = []
-        for p in methods:
-            cells = [html.escape(p.label)]
-            for key, spec in (("psnr", ".2f"), ("ssim", ".4f"), ("lpips", ".4f")):
-                v = getattr(p, key)
-                cls = ' class="best"' if v is not None and v == best[key] and len(methods) > 1 else ""
-                cells.append(f"<td{cls}>{_fmt(v, spec)}</td>")
-            cells += [f"<td>{_fmt(p.sharpness, '.2f')}</td>", f"<td>{_fmt(p.seconds, '.2f')}</td>"]
-            rows.append(cells)
-        orig = comp.panel("original")
-        if orig is not None:
-            rows.append(["Original (reference)", "<td>-</td>", "<td>-</td>", "<td>-</td>",
-                         f"<td>{_fmt(orig.sharpness, '.2f')}</td>", "<td>-</td>"])
-        return header, rows
-    header = ["method", "sharpness", "time (s)"]
-    rows = [[html.escape(p.label), f"<td>{_fmt(p.sharpness, '.2f')}</td>",
-             f"<td>{'-' if p.kind == 'input' else _fmt(p.seconds, '.2f')}</td>"]
-            for p in comp.panels if p.kind in ("model", "input")]
-    return header, rows
-
-
-def render_html(comp: Comparison, *, title: str | None = None) -> str:
-    """A self-contained HTML report (images embedded): panels, zoomed crops, a slider, the metric table."""
-    esc = html.escape
-    panels = comp.panels + ([comp.diff] if comp.diff else [])
-    n = len(panels)
-    ow, oh = comp.out_size
-    cx, cy, cw, ch = comp.crop
-    px_class = ' class="px"' if ow < 480 else ""
-    reduced_any = False
-    figs, crops = [], []
-    for p in panels:
-        uri, reduced = _png_data_uri(p.image)
-        reduced_any |= reduced
-        cap = f"<b>{esc(p.label)}</b><br>{esc(panel_metric_text(comp, p))}"
-        if p.seconds is not None:
-            cap += f"<br><small>{p.seconds:.2f} s</small>"
-        figs.append(f'<figure data-key="{esc(p.key)}"><figcaption>{cap}</figcaption>'
-                    f'<img{px_class} src="{uri}" alt="{esc(p.label)}"></figure>')
-        curi, _ = _png_data_uri(np.ascontiguousarray(p.image[cy:cy + ch, cx:cx + cw]), None)
-        crops.append(f'<figure><figcaption><b>{esc(p.label)}</b></figcaption>'
-                     f'<img class="px" src="{curi}" alt="{esc(p.label)} crop"></figure>')
-    cols = f"grid-template-columns:repeat({n},minmax(180px,1fr))"
-    header, rows = _table_rows(comp)
-    table = "<table><tr>" + "".join(f"<th>{esc(h)}</th>" for h in header) + "</tr>" + "".join(
-        f"<tr><td>{r[0]}</td>{''.join(r[1:])}</tr>" for r in rows) + "</table>"
-    notes = list(comp.notes)
-    if comp.mode == "hr" and comp.lpips_note:
-        notes.append(comp.lpips_note)
-    if reduced_any:
-        notes.append(f"panels wider than {HTML_MAX_WIDTH} px are shown reduced here; the crops are "
-                     "at full resolution")
-    pair = comp.slider_pair()
-    slider = ""
-    if pair:
-        left, right = pair
-        luri, _ = _png_data_uri(left.image)
-        ruri, _ = _png_data_uri(right.image)
-        slider = (
-            f"<h2>Before / after: {esc(left.label)} | {esc(right.label)}</h2>"
-            "<p class=\"sub\">Drag across the image or move the slider: left of the line is "
-            f"{esc(left.label)}, right of it {esc(right.label)}.</p>"
-            f'<div class="ba" id="ba" data-pos="50"><img{px_class} draggable="false" src="{luri}" '
-            f'alt="{esc(left.label)}"><div class="over" id="ba-over"><img{px_class} draggable="false" '
-            f'src="{ruri}" alt="{esc(right.label)}"></div>'
-            f'<div class="handle" id="ba-handle" style="left:50%"></div>'
-            f'<span class="tag l">{esc(left.label)}</span><span class="tag r">{esc(right.label)}</span></div>'
-            '<input type="range" id="ba-range" min="0" max="100" step="0.5" value="50" '
-            f'aria-label="position of the divide between {esc(left.label)} and {esc(right.label)}">'
-        )
-    if comp.mode == "hr":
-        sub = (f"{esc(comp.name)}: shrunk 1/{comp.scale} with bicubic to {comp.lr_size[0]}x{comp.lr_size[1]}, "
-               f"upscaled x{comp.scale} back to {ow}x{oh}, compared with the original. PSNR/SSIM on luma "
-               f"(BT.601) with {comp.scale} px of border shaved (higher = closer); LPIPS AlexNet v0.1 "
-               "(lower = perceptually closer).")
-    else:
-        sub = (f"{esc(comp.name)}: low-resolution input {comp.lr_size[0]}x{comp.lr_size[1]} upscaled "
-               f"x{comp.scale} to {ow}x{oh}. There is no original to compare with, so no reference metrics.")
-    crop_line = (f"{'Auto-chosen detailed region' if comp.crop_auto else 'Requested region'}: "
-                 f"{cw}x{ch} px at ({cx}, {cy}), enlarged with nearest-neighbour.")
-    parts = [
-        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{esc(title or 'Super-resolution comparison')}: {esc(comp.name)}</title>",
-        f"<style>{_CSS}</style></head><body>",
-        f"<h1>{esc(title or 'Super-resolution comparison')}</h1>", f'<p class="sub">{sub}</p>',
-        "<h2>Metrics</h2>", table,
-        slider,
-        "<h2>Panels</h2>", f'<div class="grid" style="{cols}">{"".join(figs)}</div>',
-        f"<h2>Zoomed crops</h2><p class=\"sub\">{esc(crop_line)}</p>",
-        f'<div class="grid" style="{cols}">{"".join(crops)}</div>',
-    ]
-    if notes:
-        parts.append('<h2>Notes</h2><ul class="notes">' + "".join(f"<li>{esc(t)}</li>" for t in notes) + "</ul>")
-    if pair:
-        parts.append(f"<script>{_JS}</script>")
-    parts.append("</body></html>")
-    return "\n".join(parts)

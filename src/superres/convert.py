@@ -619,7 +619,6 @@ def detect(path: str | os.PathLike) -> ForeignModel:
 
 
 def _finish(fm: ForeignModel) -> ForeignModel:
-    fm.model.info.extra["foreign_layout"] = fm.layout
     fm.model.card = None
     fm.model.foreign = {"layout": fm.layout, "format": fm.file_format, "notes": list(fm.notes)}
     fm.model.eval()

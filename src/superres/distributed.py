@@ -35,10 +35,13 @@ import tempfile
 import time
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Iterable
 
 from .errors import InputError, OutputError, SuperResError
+from .fileio import file_mode, temporary_path
 from .io.images import DEFAULT_MAX_PIXELS, OUTPUT_FORMATS
+from .io.images import UPSCALE_INPUT_EXTENSIONS as INPUT_EXTENSIONS
 
 __all__ = ["BatchOptions", "BatchSummary", "UpscaleWorker", "upscale_dataset", "upscale_file", "plan_batch",
            "summarize", "records_from_manifest", "RECORD_FIELDS", "MANIFEST_NAME", "RAY_INSTALL_HINT"]
@@ -47,7 +50,6 @@ RAY_INSTALL_HINT = "pip install 'superres[ray]'"
 #: written into DST unless another path (or none) is asked for
 MANIFEST_NAME = "superres-manifest.jsonl"
 #: inputs the driver picks up (the extensions ``superres upscale`` reads from a folder)
-INPUT_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 #: inputs that go through the animation pipeline (output keeps the extension: every frame, durations, loop)
 ANIMATION_EXTENSIONS = (".gif",)
 #: pyarrow filesystems whose writes appear whole or not at all (no rename needed)
@@ -646,12 +648,13 @@ class _Manifest:
         self.target, self.place, self.fp, self.tmp = target, place, None, None
         if target is None:
             return
-        folder = os.path.dirname(target) if place is None or place.local else None
-        if folder:
-            os.makedirs(folder, exist_ok=True)
-        fd, self.tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target.rstrip('/'))}.", suffix=".part",
-                                        dir=folder or None)
-        self.fp = os.fdopen(fd, "w", encoding="utf-8")
+        name = os.path.basename(target.rstrip("/"))
+        if place is None or place.local:  # beside the target, renamed into place
+            self.tmp = str(temporary_path(Path(os.path.dirname(target) or ".") / name))
+        else:  # staged locally, uploaded when the run ends
+            fd, self.tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part")
+            os.close(fd)
+        self.fp = open(self.tmp, "w", encoding="utf-8")
 
     def write(self, rec: dict) -> None:
         if self.fp is not None:
@@ -663,9 +666,7 @@ class _Manifest:
             return
         self.fp.close()
         self.fp = None
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(self.tmp, 0o644 & ~mask)  # mkstemp makes it private; a manifest is as readable as the outputs
+        os.chmod(self.tmp, file_mode())  # mkstemp makes it private; a manifest is as readable as the outputs
         try:
             if self.place is None or self.place.local:
                 os.replace(self.tmp, self.target)

@@ -21,13 +21,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from .metrics import psnr, ssim
+from .io.images import IMAGE_EXTENSIONS
+from .metrics import score
+from .ops import degrade
 
 __all__ = ["BenchImage", "iter_benchmark", "evaluate_model", "EvalResult"]
 
-_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 
 
 @dataclass
@@ -52,7 +52,7 @@ def benchmark_files(folder: str | Path) -> list[Path]:
         from .errors import InputError
 
         raise InputError(f"benchmark folder {folder} does not exist")
-    files = sorted(p for p in hr_dir.iterdir() if p.suffix.lower() in _EXTS and p.is_file())
+    files = sorted(p for p in hr_dir.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
     if not files:
         from .errors import InputError
 
@@ -62,8 +62,6 @@ def benchmark_files(folder: str | Path) -> list[Path]:
 
 def iter_benchmark(folder: str | Path, scale: int = 4) -> Iterator[BenchImage]:
     """Yield (HR, LR) pairs of a benchmark folder, one at a time."""
-    from .training.data import degrade
-
     folder = Path(folder)
     lr_dir = folder / f"LR_bicubic_x{scale}"
     for hr_path in benchmark_files(folder):
@@ -119,11 +117,10 @@ def evaluate_model(model, folder: str | Path, *, model_name: str = "", scale: in
     that metric and a note, instead of stopping the evaluation.
     """
     from .api import make_upscaler
-    from .errors import InputError
 
     up = make_upscaler(model, device=device, tile=tile, precision=precision)
     s = scale or up.scale
-    name = model_name or getattr(up.model, "name", type(up.model).__name__)
+    name = model_name or up.name
     result = EvalResult(name, Path(folder).name, scale=s)
     lp = None
     if lpips is not None and not isinstance(lpips, bool):
@@ -143,21 +140,11 @@ def evaluate_model(model, folder: str | Path, *, model_name: str = "", scale: in
         t0 = time.perf_counter()
         sr = up.upscale_array(item.lr)
         secs = time.perf_counter() - t0
-        row = {"image": item.name, "psnr": None, "ssim": None, "lpips": None, "seconds": secs,
+        sc = score(sr, item.hr, s, lpips=lp, y_channel=y_channel)
+        row = {"image": item.name, "psnr": sc.psnr, "ssim": sc.ssim, "lpips": sc.lpips, "seconds": secs,
                "out_mp": sr.shape[0] * sr.shape[1] / 1e6, "lr_source": item.lr_source}
-        for key, fn in (("psnr", psnr), ("ssim", ssim)):
-            try:
-                row[key] = fn(sr, item.hr, shave=s, y_channel=y_channel)
-            except ValueError as e:
-                notes.append(f"{item.name}: {key.upper()} not computed ({e})")
-        if lp is not None:
-            a = torch.from_numpy(np.ascontiguousarray(sr[s:-s, s:-s])).permute(2, 0, 1)[None].float() / 255
-            b = torch.from_numpy(np.ascontiguousarray(item.hr[s:-s, s:-s])).permute(2, 0, 1)[None].float() / 255
-            try:
-                with torch.inference_mode():
-                    row["lpips"] = float(lp(a.to(lp.shift.device), b.to(lp.shift.device)).item())
-            except InputError as e:
-                notes.append(f"{item.name}: LPIPS not computed ({e})")
+        for key, why in sc.errors.items():
+            notes.append(f"{item.name}: {key.upper()} not computed ({why})")
         result.rows.append(row)
         if progress:
             progress(i + 1, len(files))

@@ -10,17 +10,23 @@ channels).
 
 Inputs are NumPy arrays (H, W, 3) uint8 or float in [0, 1], or torch tensors
 (3, H, W) / (1, 3, H, W) in [0, 1].
+
+:func:`score` is the one place an SR result is scored against its original
+(``superres eval``, ``superres compare`` and training validation all call it):
+PSNR-Y and SSIM-Y as above, and LPIPS on the same shaved, 8-bit-rounded RGB
+images.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from torch.nn import functional as F
 
-__all__ = ["psnr", "ssim", "rgb_to_y", "to_uint8_array"]
+__all__ = ["psnr", "ssim", "rgb_to_y", "to_uint8_array", "score", "Scores"]
 
 
 def to_uint8_array(img) -> np.ndarray:
@@ -78,12 +84,6 @@ def _gaussian_1d(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
     return g / g.sum()
 
 
-def _gaussian_window(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
-    """The 2-D window (outer product of the 1-D Gaussian), shape (1, 1, size, size)."""
-    g = _gaussian_1d(size, sigma)
-    return (g[:, None] * g[None, :])[None, None]
-
-
 def _filter_valid(t: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
     """'Valid' 2-D Gaussian filtering of (N, H, W), separably: the same sums as the 2-D
     window, several times faster."""
@@ -111,3 +111,55 @@ def ssim(a, b, shave: int = 4, y_channel: bool = True) -> float:
         m = ((2 * mu_x * mu_y + c1) * (2 * sxy + c2)) / ((mu_x**2 + mu_y**2 + c1) * (sxx + syy + c2))
         vals.append(float(m.mean()))
     return float(np.mean(vals))
+
+
+@dataclass
+class Scores:
+    """What :func:`score` measured; a metric that could not be computed is None, with the reason in ``errors``."""
+
+    psnr: float | None = None
+    ssim: float | None = None
+    lpips: float | None = None
+    errors: dict[str, str] = field(default_factory=dict)  # metric -> why it is missing
+
+
+def score(sr, hr, shave: int = 4, *, lpips=None, y_channel: bool = True) -> Scores:
+    """PSNR, SSIM and LPIPS of an SR result against its original, by the literature's conventions.
+
+    Both images are rounded to 8 bits and ``shave`` pixels of border are dropped
+    (the scale, by convention); PSNR/SSIM are on BT.601 luma (RGB with
+    ``y_channel=False``), LPIPS on the RGB images. ``lpips``: None (not computed);
+    a callable taking the two shaved (H, W, 3) uint8 arrays (SR first) and returning
+    a distance, such as :func:`superres.lpips.lpips_distance`; or an LPIPS module
+    (:class:`superres.lpips.LPIPS`), run on them as tensors in [0, 1] on its device.
+    A metric that cannot be computed (image too small, LPIPS input rejected) is None
+    and ``errors`` says why; LPIPS weights that cannot be obtained raise
+    :class:`superres.lpips.LPIPSUnavailable` from the callable, for the caller to report.
+    """
+    out = Scores()
+    for key, fn in (("psnr", psnr), ("ssim", ssim)):
+        try:
+            setattr(out, key, fn(sr, hr, shave=shave, y_channel=y_channel))
+        except ValueError as e:
+            out.errors[key] = str(e)
+    if lpips is None:
+        return out
+    a, b = to_uint8_array(sr), to_uint8_array(hr)
+    if shave:
+        a, b = a[shave:-shave, shave:-shave], b[shave:-shave, shave:-shave]
+    a8 = np.ascontiguousarray(a.astype(np.uint8))
+    b8 = np.ascontiguousarray(b.astype(np.uint8))
+    from .errors import InputError
+
+    try:
+        if isinstance(lpips, torch.nn.Module):
+            dev = next(iter(lpips.buffers()), torch.empty(0)).device
+            ta = torch.from_numpy(a8).permute(2, 0, 1)[None].float() / 255
+            tb = torch.from_numpy(b8).permute(2, 0, 1)[None].float() / 255
+            with torch.inference_mode():
+                out.lpips = float(lpips(ta.to(dev), tb.to(dev)).item())
+        else:
+            out.lpips = float(lpips(a8, b8))
+    except InputError as e:
+        out.errors["lpips"] = str(e)
+    return out

@@ -1,11 +1,20 @@
 """Named models: ``create_model(name)`` over a registry of small builder functions.
 
-Each entry pairs a builder (which constructs the architecture) with optional
-pretrained weights: a :class:`PretrainedWeights` record naming the
-safetensors file shipped inside the package (``superres/pretrained/``), its
-sha256, licence and card. ``load_model(name_or_path)`` accepts a registry name
-or a path to a weights file (superres format, or a foreign layout understood by
-:mod:`superres.convert` when present).
+Two registries, one on top of the other:
+
+* :data:`superres.models.ARCHITECTURES` maps an *architecture* name (``"srresnet"``,
+  the ``arch`` stored in every weights file) to its class; :func:`superres.weights.load_weights`
+  uses it to rebuild any weights file without being told the architecture.
+* this module maps a *model* name (``"srgan-x4"``) to a builder of one of those
+  architectures plus, optionally, a :class:`PretrainedWeights` record naming the
+  safetensors file shipped inside the package (``superres/pretrained/``), its
+  licence and the card beside it (which holds the file's sha256). Several models
+  may share an architecture (srgan-x4 and srresnet-x4 are both ``srresnet``).
+
+``load_model(name_or_path)`` accepts a registry name or a path to a weights file
+(superres format, or a foreign layout understood by :mod:`superres.convert`) and
+returns a :class:`~superres.models.ModelDescriptor`: the module with its typed
+info, card and name.
 """
 
 from __future__ import annotations
@@ -14,16 +23,23 @@ import difflib
 import json
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import ModelError
 
+if TYPE_CHECKING:
+    from .models.base import ModelDescriptor
+
 __all__ = ["ModelEntry", "PretrainedWeights", "register_model", "create_model", "load_model",
            "interpolate_models", "load_with_controls", "STRENGTH_PAIRS",
-           "list_models", "get_entry", "DEFAULT_MODEL", "default_model", "weights_dir"]
+           "list_models", "get_entry", "resolve", "DEFAULT_MODEL", "default_model", "weights_dir",
+           "fallback_note", "looks_like_weights_path", "WEIGHTS_SUFFIXES"]
+
+#: file suffixes taken as weights paths rather than (misspelt) model names
+WEIGHTS_SUFFIXES = (".safetensors", ".pth", ".pt", ".h5", ".hdf5", ".ckpt")
 
 #: the model used when none is named (falls back down PREFERENCE when its weights are missing)
 DEFAULT_MODEL = "srgan-x4"
@@ -44,8 +60,6 @@ class PretrainedWeights:
 
     file: str  # file name inside weights_dir()
     license: str = "MIT"
-    mean: tuple[float, float, float] = (0.0, 0.0, 0.0)  # input normalisation (none: RGB in [0, 1])
-    std: tuple[float, float, float] = (1.0, 1.0, 1.0)
 
     @property
     def path(self) -> Path:
@@ -72,10 +86,10 @@ class ModelEntry:
     description: str
     weights: PretrainedWeights | None = None
     tags: tuple[str, ...] = field(default_factory=tuple)
-
-    @property
-    def needs_weights(self) -> bool:
-        return self.weights is not None
+    #: scale and parameter count known without building the network (parameter-free baselines);
+    #: models with weights read theirs from the weights header (``superres models`` never builds them)
+    scale: int | None = None
+    params: int | None = None
 
     def available(self) -> bool:
         return self.weights is None or self.weights.installed()
@@ -85,14 +99,18 @@ _REGISTRY: dict[str, ModelEntry] = {}
 
 
 def register_model(name: str, description: str, weights: str | None = None, license: str = "MIT",
-                   tags: tuple[str, ...] = ()) -> Callable:
-    """Decorator: register ``builder`` under ``name`` (with a shipped weights file, if any)."""
+                   tags: tuple[str, ...] = (), scale: int | None = None, params: int | None = None) -> Callable:
+    """Decorator: register ``builder`` under ``name`` (with a shipped weights file, if any).
+
+    ``scale``/``params`` may declare what the built network has, so listing models needs no torch
+    (tests check the declaration against the built network).
+    """
 
     def deco(builder: Callable) -> Callable:
         if name in _REGISTRY:
             raise ValueError(f"model {name!r} registered twice")
         pw = PretrainedWeights(weights, license) if weights else None
-        _REGISTRY[name] = ModelEntry(name, builder, description, pw, tags)
+        _REGISTRY[name] = ModelEntry(name, builder, description, pw, tags, scale, params)
         return builder
 
     return deco
@@ -148,13 +166,24 @@ for _mode, _desc in (("nearest", "nearest-neighbour (blocky; shows the pixels)")
                      ("bilinear", "bilinear interpolation"),
                      ("bicubic", "bicubic interpolation (MATLAB imresize, a=-0.5): the standard baseline"),
                      ("lanczos", "Lanczos-3 interpolation")):
-    register_model(_mode, _desc, tags=("interpolation",))(_interp(_mode))
+    register_model(_mode, _desc, tags=("interpolation",), scale=4, params=0)(_interp(_mode))
 
 
 # --- lookup -----------------------------------------------------------------------------------
 
 def list_models() -> list[ModelEntry]:
     return list(_REGISTRY.values())
+
+
+def resolve(name: str) -> ModelEntry | None:
+    """The registry entry of ``name``, or None when it is not a registered name (e.g. a path)."""
+    return _REGISTRY.get(str(name))
+
+
+def looks_like_weights_path(name: str) -> bool:
+    """Whether ``name`` is meant as a file (a weights suffix, a folder separator, or an existing path)."""
+    p = Path(str(name)).expanduser()
+    return p.suffix in WEIGHTS_SUFFIXES or os.sep in str(name) or p.exists()
 
 
 def get_entry(name: str) -> ModelEntry:
@@ -181,10 +210,18 @@ def default_model() -> str:
     return "bicubic"
 
 
+def fallback_note(chosen: str) -> str | None:
+    """The note a command prints when no model was named and the default's weights are missing."""
+    if chosen == DEFAULT_MODEL:
+        return None
+    return f"{DEFAULT_MODEL} weights are not installed; using {chosen}"
+
+
 def create_model(name: str, pretrained: bool = True, device: str = "cpu"):
-    """Build the named model; with ``pretrained`` load its shipped weights (eval mode).
+    """Build the named model's network (a module, eval mode); with ``pretrained`` load its shipped weights.
 
     ``pretrained=False`` returns the architecture randomly initialised (for training).
+    :func:`load_model` returns the same network with its typed metadata.
     """
     entry = get_entry(name)
     model = entry.builder()
@@ -192,7 +229,7 @@ def create_model(name: str, pretrained: bool = True, device: str = "cpu"):
         if not entry.weights.installed():
             raise ModelError(
                 f"model {name!r} has no weights installed ({entry.weights.path} is missing); "
-                f"they ship with superres releases once trained. Use another model "
+                f"reinstall superres or use another model "
                 f"(installed: {', '.join(e.name for e in list_models() if e.available())}) or --model PATH"
             )
         from .weights import load_weights
@@ -206,20 +243,24 @@ def create_model(name: str, pretrained: bool = True, device: str = "cpu"):
                              "remove the file")
         model = loaded
         # the border treatment that measured best (benchmarks/real_photos.py --border-study), recorded in
-        # the card beside the file when it was measured after export; the engine follows it
+        # the card beside the file when it was measured after export; load_model puts it into the typed
+        # ModelInfo.border the engine reads
         border = entry.weights.card().get("extra", {}).get("border")
         if border and getattr(model, "card", None) is not None and "border" not in model.card.extra:
             model.card.extra["border"] = border
-    model.name = name
     return model.eval().to(device)
 
 
-def load_model(name_or_path: str | os.PathLike, device: str = "cpu"):
-    """A ready model from a registry name, a catalogue name (third-party weights, fetched and verified
-    on first use: :mod:`superres.catalogue`) or a weights file path."""
+def load_model(name_or_path: str | os.PathLike, device: str = "cpu") -> ModelDescriptor:
+    """A ready model (a :class:`~superres.models.ModelDescriptor`) from a registry name, a catalogue
+    name (third-party weights, fetched and verified on first use: :mod:`superres.catalogue`) or a
+    weights file path. A border treatment recorded in the card becomes the typed ``info.border``."""
+    from .models.base import describe
+
     s = str(name_or_path)
     if s in _REGISTRY:
-        return create_model(s, pretrained=True, device=device)
+        module = create_model(s, pretrained=True, device=device)
+        return describe(module, name=s)
     from . import catalogue
 
     entry = catalogue.find(s)
@@ -230,12 +271,9 @@ def load_model(name_or_path: str | os.PathLike, device: str = "cpu"):
         path = catalogue.ensure(s)[0]
         from .convert import load_foreign
 
-        model = load_foreign(path).eval().to(device)
-        model.name = s
-        return model
+        return describe(load_foreign(path).eval().to(device), name=s)
     p = Path(s).expanduser()
-    looks_like_path = p.suffix in (".safetensors", ".pth", ".pt", ".h5", ".hdf5", ".ckpt") or os.sep in s or p.exists()
-    if not looks_like_path:
+    if not looks_like_weights_path(s):
         get_entry(s)  # raises with suggestions
     if not p.exists():
         raise ModelError(f"weights file {p} not found")
@@ -256,35 +294,35 @@ def load_model(name_or_path: str | os.PathLike, device: str = "cpu"):
         except ModuleNotFoundError:
             raise ModelError(f"{p}: not a superres weights file (expected .safetensors written by superres)") from None
         model = load_foreign(p).eval().to(device)
-    model.name = p.stem
-    return model
+    return describe(model, name=p.stem)
 
 
-def interpolate_models(a, b, t: float, device: str = "cpu"):
+def interpolate_models(a, b, t: float, device: str = "cpu") -> ModelDescriptor:
     """Network interpolation (ESRGAN, Wang et al. 2018; Real-ESRGAN's DNI): ``(1 - t) * a + t * b``,
-    parameter by parameter, for two models (names, paths or modules) of the same architecture.
+    parameter by parameter, for two models (names, paths, descriptors or modules) of the same
+    architecture; a :class:`~superres.models.ModelDescriptor`.
 
     ``t = 0`` is ``a``, ``t = 1`` is ``b``. Integer buffers (BatchNorm counters) are taken from ``a``.
+    The result carries the info and card (with them the border treatment) of the nearer end point.
     """
+    import copy
+
+    from .models.base import ModelDescriptor, describe
+
     t = float(t)
     if not 0.0 <= t <= 1.0:
         raise ModelError(f"interpolation weight must be between 0 and 1, got {t}")
-    ma = a if not isinstance(a, (str, os.PathLike)) else load_model(a)
-    mb = b if not isinstance(b, (str, os.PathLike)) else load_model(b)
-    ia, ib = getattr(ma, "info", None), getattr(mb, "info", None)
-    if (getattr(ia, "arch", None), getattr(ma, "args", None)) != (getattr(ib, "arch", None), getattr(mb, "args", None)):
-        raise ModelError(f"cannot interpolate {getattr(ma, 'name', a)} and {getattr(mb, 'name', b)}: "
-                         "they are different networks")
-    sa, sb = ma.state_dict(), mb.state_dict()
+    da = describe(a if not isinstance(a, (str, os.PathLike)) else load_model(a))
+    db = describe(b if not isinstance(b, (str, os.PathLike)) else load_model(b))
+    if (da.info.arch, da.args) != (db.info.arch, db.args):
+        raise ModelError(f"cannot interpolate {da.name} and {db.name}: they are different networks")
+    sa, sb = da.state_dict(), db.state_dict()
     mixed = {k: (v.lerp(sb[k].to(v.dtype), t) if v.is_floating_point() else v) for k, v in sa.items()}
-    import copy
-
-    out = copy.deepcopy(ma)
-    out.load_state_dict(mixed)
-    # the card (and with it the border treatment the engine uses) of the nearer end point
-    out.card = copy.deepcopy(getattr(mb if t >= 0.5 else ma, "card", None))
-    out.name = f"{getattr(ma, 'name', 'a')}~{getattr(mb, 'name', 'b')}@{t:g}"
-    return out.eval().to(device)
+    module = copy.deepcopy(da.module)
+    module.load_state_dict(mixed)
+    near = db if t >= 0.5 else da
+    return ModelDescriptor(module.eval().to(device), near.info, f"{da.name}~{db.name}@{t:g}",
+                           copy.deepcopy(near.card))
 
 
 #: ``--strength`` pair: the GAN model blended with its MSE-trained starting point (ESRGAN interpolation)
@@ -295,7 +333,7 @@ STRENGTH_PAIRS: dict[str, tuple[str, str]] = {
 
 
 def load_with_controls(name: str, *, strength: float | None = None, denoise: float | None = None,
-                       device: str = "cpu"):
+                       device: str = "cpu") -> ModelDescriptor:
     """``name`` with the GAN ``strength`` (0 = srresnet-x4 .. 1 = srgan-x4) or Real-ESRGAN ``denoise``
     (0 = weak-denoise companion .. 1 = realesr-general-x4v3) applied by network interpolation."""
     from .catalogue import DENOISE_PAIRS
@@ -309,8 +347,7 @@ def load_with_controls(name: str, *, strength: float | None = None, denoise: flo
             raise ModelError(f"--strength works with {', '.join(STRENGTH_PAIRS)} (it blends {pairs}), "
                              f"not {name!r}")
         model = interpolate_models(pair[0], pair[1], strength, device=device)
-        model.name = f"{name}@strength={strength:g}"
-        return model
+        return replace(model, name=f"{name}@strength={strength:g}")
     if denoise is not None:
         pair = DENOISE_PAIRS.get(name)
         if pair is None:
@@ -318,6 +355,5 @@ def load_with_controls(name: str, *, strength: float | None = None, denoise: flo
         if denoise == 1.0:  # Real-ESRGAN's rule: strength 1 is the model itself, no companion needed
             return load_model(name, device=device)
         model = interpolate_models(pair[0], pair[1], denoise, device=device)
-        model.name = f"{name}@denoise={denoise:g}"
-        return model
+        return replace(model, name=f"{name}@denoise={denoise:g}")
     return load_model(name, device=device)

@@ -6,7 +6,9 @@ A weights file is a ``.safetensors`` file whose header metadata holds
 * ``arch``: an architecture name from :data:`superres.models.ARCHITECTURES`,
 * ``args``: JSON of the constructor arguments,
 * ``card``: JSON of the model card (optional; also written beside the file as
-  ``<name>.json`` for humans and code hosts).
+  ``<name>.json`` for humans and code hosts),
+* ``params``: the network's parameter count (files written before it existed: counted
+  from the tensor shapes, BatchNorm statistics excluded; see :func:`weights_summary`).
 
 so :func:`load_weights` rebuilds the network without the user naming it. Tensors
 are stored as float16 when that loses less than a given tolerance (checked by
@@ -21,18 +23,20 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from torch import nn
 
 from .errors import ModelError
+from .fileio import atomic_write_bytes
+
+if TYPE_CHECKING:  # torch is imported by the functions that need it: reading headers stays light
+    import torch
+    from torch import nn
 
 __all__ = ["FORMAT_VERSION", "ModelCard", "save_weights", "load_weights", "read_header", "sha256_file",
-           "check_state_fits"]
+           "check_state_fits", "weights_summary", "WeightsSummary"]
 
 FORMAT_VERSION = 1
 
@@ -78,37 +82,24 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file renamed into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o644 & ~mask)  # mkstemp creates 0600; weights are meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_weights(model: nn.Module, path: str | os.PathLike, card: ModelCard | None = None,
-                 dtype: torch.dtype = torch.float16) -> Path:
+                 dtype: torch.dtype | None = None) -> Path:
     """Save ``model`` (which must have ``.args`` and ``.info.arch``) as superres safetensors.
 
     Returns the path. If ``card`` is given, its ``sha256`` is filled in and it is
     embedded in the header and written beside the file as ``<stem>.json``.
     """
+    import torch
     from safetensors.torch import save as st_save
 
+    dtype = torch.float16 if dtype is None else dtype  # float16 unless told otherwise
     path = Path(path)
     arch = model.info.arch
     state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     state = {k: (v.to(dtype) if v.is_floating_point() else v) for k, v in state.items()}
     meta = {"format": "superres", "format_version": str(FORMAT_VERSION), "arch": arch,
-            "args": json.dumps(model.args, sort_keys=True)}
+            "args": json.dumps(model.args, sort_keys=True),
+            "params": str(sum(p.numel() for p in model.parameters()))}
     if card is not None:
         card.dtype = str(dtype).replace("torch.", "")
         card.sha256 = ""  # the hash covers the file, which embeds the card without it
@@ -122,18 +113,53 @@ def save_weights(model: nn.Module, path: str | os.PathLike, card: ModelCard | No
     return path
 
 
-def read_header(path: str | os.PathLike) -> dict[str, str]:
-    """The safetensors header metadata of ``path`` (no tensors are read)."""
-    path = Path(path)
+def _read_full_header(path: Path) -> dict:
     try:
         with open(path, "rb") as f:
             n = int.from_bytes(f.read(8), "little")
             if n <= 0 or n > 100_000_000:
                 raise ValueError("bad header length")
-            header = json.loads(f.read(n))
+            return json.loads(f.read(n))
     except (OSError, ValueError) as e:
         raise ModelError(f"{path}: not a safetensors file ({e}); superres weights are .safetensors") from e
-    return header.get("__metadata__", {}) or {}
+
+
+def read_header(path: str | os.PathLike) -> dict[str, str]:
+    """The safetensors header metadata of ``path`` (no tensors are read)."""
+    return _read_full_header(Path(path)).get("__metadata__", {}) or {}
+
+
+#: state-dict entries that are statistics, not parameters
+_BUFFER_SUFFIXES = (".running_mean", ".running_var", ".num_batches_tracked")
+
+
+@dataclass(frozen=True)
+class WeightsSummary:
+    """What a superres weights file says about its network, read from the header alone."""
+
+    arch: str
+    args: dict
+    scale: int
+    params: int
+
+
+def weights_summary(path: str | os.PathLike) -> WeightsSummary:
+    """Architecture, arguments, scale and parameter count of a weights file, without loading it
+    (or importing torch): ``superres models`` lists models this way."""
+    header = _read_full_header(Path(path))
+    meta = header.get("__metadata__", {}) or {}
+    args = json.loads(meta.get("args", "{}"))
+    if "params" in meta:
+        params = int(meta["params"])
+    else:
+        params = 0
+        for key, t in header.items():
+            if key != "__metadata__" and not key.endswith(_BUFFER_SUFFIXES):
+                n = 1
+                for d in t.get("shape", []):
+                    n *= int(d)
+                params += n
+    return WeightsSummary(meta.get("arch", ""), args, int(args.get("scale", 0)), params)
 
 
 def check_state_fits(model: nn.Module, state: dict[str, torch.Tensor], prefix: str = "",

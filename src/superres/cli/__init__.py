@@ -45,14 +45,8 @@ def build_parser(commands: dict[str, str] | None = None) -> argparse.ArgumentPar
     )
     parser.add_argument("--version", action="version", version=f"superres {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, module in (commands or COMMANDS).items():
-        try:
-            mod = importlib.import_module(f".{module}", __name__)
-        except ModuleNotFoundError as e:
-            if e.name == f"{__name__}.{module}":  # subcommand not written yet
-                continue
-            raise
-        mod.register(sub)
+    for module in (commands or COMMANDS).values():
+        importlib.import_module(f".{module}", __name__).register(sub)
     return parser
 
 

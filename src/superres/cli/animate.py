@@ -89,12 +89,26 @@ def run(ns: argparse.Namespace) -> int:
         stabilize_threshold=ns.stabilize_threshold, stabilize_margin=ns.stabilize_margin, palette=ns.palette,
         dither=ns.dither, quality=ns.quality, overwrite=ns.overwrite, color_fix=ns.color_fix,
         max_pixels=DEFAULT_MAX_PIXELS if ns.max_pixels is None else ns.max_pixels, quiet=ns.quiet,
-        progress=progress_enabled(ns.quiet),
     )
+    bar = None
+
+    def progress(done: int, total: int | None) -> None:  # called with 0 once the input is open
+        nonlocal bar
+        if bar is None:
+            from tqdm import tqdm
+
+            bar = tqdm(total=total, unit="frame", desc=Path(ns.input).name, dynamic_ncols=True)
+        bar.update(done - bar.n)
+
+    def note(text: str) -> None:
+        print(f"superres: note: {text}", file=sys.stderr)
+
     with warnings.catch_warnings():  # restores the caller's warning state (main() may run in-process)
         route_warnings(ns.quiet)
         try:
-            rep = animate_file(ns.input, Path(ns.output) if ns.output else None, opts)
+            rep = animate_file(ns.input, Path(ns.output) if ns.output else None, opts,
+                               note=None if ns.quiet else note,
+                               progress=progress if progress_enabled(ns.quiet) else None)
         except OutOfMemory:
             raise
         except (MemoryError, RuntimeError) as e:
@@ -102,6 +116,9 @@ def run(ns: argparse.Namespace) -> int:
                 raise
             raise OutOfMemory(f"{ns.input}: out of memory; use a smaller --tile (e.g. --tile 128) "
                               "or --batch 1") from None
+        finally:
+            if bar is not None:
+                bar.close()
     if not ns.quiet:
         flick = ""
         if rep.flicker is not None:

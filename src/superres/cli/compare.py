@@ -78,7 +78,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
     p.add_argument("--tile", type=non_negative_int, default=None, metavar="N",
                    help="LR tile size (default: from a memory budget; 0 = never tile)")
-    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
+    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"],
+                   help="arithmetic precision (default fp32: a comparison measures, so it must not depend on the CPU)")
     p.add_argument("--max-pixels", type=pixel_count, default=None, metavar="N",
                    help="refuse inputs larger than N pixels (default 50,000,000)")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
@@ -117,7 +118,7 @@ def run(ns: argparse.Namespace) -> int:
     from ..compare import DEFAULT_DIFF, DEFAULT_HR_MODELS, DEFAULT_LR_MODELS, compare_hr, compare_lr, load_rgb
     from ..compare import render_figure, render_html
     from ..io.images import DEFAULT_MAX_PIXELS
-    from ..weights import atomic_write_bytes
+    from ..fileio import atomic_write_bytes
     from .common import progress_enabled, route_warnings
 
     fig_path, html_path = _outputs(ns)  # fail before any work
@@ -165,7 +166,7 @@ def run(ns: argparse.Namespace) -> int:
 
 
 def _summary(comp) -> None:
-    from ..compare import _fmt, _short_lpips_note
+    from ..reports.text import fmt_value, short_lpips_note
 
     for note in comp.notes:
         print(f"note: {note}")
@@ -173,15 +174,15 @@ def _summary(comp) -> None:
         missing = "unavailable" in comp.lpips_note
         if comp.lpips_note:
             # the full message once: what is missing, where it was looked for, the command that fixes it
-            print(f"note: {comp.lpips_note if missing else _short_lpips_note(comp.lpips_note)}")
+            print(f"note: {comp.lpips_note if missing else short_lpips_note(comp.lpips_note)}")
         print(f"{'method':<24}{'PSNR-Y':>9}{'SSIM-Y':>9}{'LPIPS':>8}{'time s':>9}")
         for p in comp.methods:
-            print(f"{p.label:<24}{_fmt(p.psnr, '.2f'):>9}{_fmt(p.ssim, '.4f'):>9}{_fmt(p.lpips, '.4f'):>8}"
-                  f"{_fmt(p.seconds, '.2f'):>9}")
+            print(f"{p.label:<24}{fmt_value(p.psnr, '.2f'):>9}{fmt_value(p.ssim, '.4f'):>9}{fmt_value(p.lpips, '.4f'):>8}"
+                  f"{fmt_value(p.seconds, '.2f'):>9}")
         if missing:
             print("LPIPS: NOT MEASURED (its weights are missing, see the note above). PSNR/SSIM alone favour "
                   "smooth output: do not rank the GAN models (srgan-x4, srgan-x4-fast) on them.")
     else:
         print(f"{'method':<24}{'sharpness':>10}{'time s':>9}")
         for p in comp.panels:
-            print(f"{p.label:<24}{_fmt(p.sharpness, '.2f'):>10}{_fmt(p.seconds, '.2f'):>9}")
+            print(f"{p.label:<24}{fmt_value(p.sharpness, '.2f'):>10}{fmt_value(p.seconds, '.2f'):>9}")

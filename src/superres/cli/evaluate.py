@@ -88,9 +88,9 @@ def run(ns: argparse.Namespace) -> int:
     from ..compare import select_models
     from ..errors import InputError
     from ..evaluate import benchmark_files, evaluate_model
-    from .common import progress_enabled, route_warnings
-
+    from ..reports.text import format_per_image, format_table
     from ..training.download import resolve_bench_dir
+    from .common import progress_enabled, route_warnings
 
     outs = _check_outputs(ns.out, ns.overwrite)
     ns.data = [str(resolve_bench_dir(d)) for d in ns.data]  # "Set5" -> the folder 'superres data bench' made
@@ -161,79 +161,7 @@ def run(ns: argparse.Namespace) -> int:
     return 0
 
 
-# --- formatting -----------------------------------------------------------------------------------
-
-def _f(v, spec: str) -> str:
-    return "n/a" if v is None else format(v, spec)
-
-
-def summary_rows(results) -> list[dict]:
-    return [r.summary() for r in results]
-
-
-def format_table(results, channel: str = "Y") -> str:
-    """Mean results as an aligned terminal table."""
-    head = ["dataset", "model", "images", f"PSNR-{channel}", f"SSIM-{channel}", "LPIPS", "s/image", "MP/s"]
-    rows = []
-    for s in summary_rows(results):
-        rows.append([s["dataset"], s["model"], str(s["images"]), _f(s["psnr"], ".2f"), _f(s["ssim"], ".4f"),
-                     _f(s["lpips"], ".4f"), _f(s["seconds_per_image"], ".3f"), _f(s["mp_per_s"], ".2f")])
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(head)]
-    fmt = lambda cells: "  ".join(c.ljust(w) if i < 2 else c.rjust(w)  # noqa: E731
-                                  for i, (c, w) in enumerate(zip(cells, widths)))
-    return "\n".join([fmt(head), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows])
-
-
-def format_per_image(results, channel: str = "Y") -> str:
-    head = ["dataset", "model", "image", f"PSNR-{channel}", f"SSIM-{channel}", "LPIPS", "seconds"]
-    rows = [[r.dataset, r.model, row["image"], _f(row["psnr"], ".2f"), _f(row["ssim"], ".4f"),
-             _f(row["lpips"], ".4f"), _f(row["seconds"], ".3f")] for r in results for row in r.rows]
-    widths = [max(len(h), *(len(x[i]) for x in rows)) if rows else len(h) for i, h in enumerate(head)]
-    fmt = lambda cells: "  ".join(c.ljust(w) if i < 3 else c.rjust(w)  # noqa: E731
-                                  for i, (c, w) in enumerate(zip(cells, widths)))
-    return "\n".join([fmt(head), fmt(["-" * w for w in widths])] + [fmt(x) for x in rows])
-
-
-def markdown(results, meta: dict) -> str:
-    ch = meta.get("channel", "Y")
-    lines = ["# superres eval", ""]
-    if meta.get("command"):
-        lines += [f"`{meta['command']}`", ""]
-    scales = sorted({r.scale for r in results})
-    shave = (f"{scales[0]} px" if len(scales) == 1 else
-             "as many pixels as each model's scale (" + ", ".join(f"{x} px" for x in scales) + ")")
-    lines += [f"PSNR/SSIM on {'luma (Y, BT.601)' if ch == 'Y' else 'RGB'}, 8-bit output, {shave} of border "
-              "shaved; LPIPS AlexNet v0.1 (lower is better); time = model inference per image.", ""]
-    lines += [f"| dataset | model | images | PSNR-{ch} (dB) | SSIM-{ch} | LPIPS | s/image | MP/s |",
-              "|---|---|---:|---:|---:|---:|---:|---:|"]
-    for s in summary_rows(results):
-        lines.append(f"| {s['dataset']} | {s['model']} | {s['images']} | {_f(s['psnr'], '.2f')} | "
-                     f"{_f(s['ssim'], '.4f')} | {_f(s['lpips'], '.4f')} | {_f(s['seconds_per_image'], '.3f')} | "
-                     f"{_f(s['mp_per_s'], '.2f')} |")
-    notes = list(meta.get("skipped", []))
-    if meta.get("lpips_note"):
-        notes.append(meta["lpips_note"].split(" Fix:")[0])
-    for r in results:
-        notes += [f"{r.dataset} {r.model}: {n}" for n in r.notes]
-    if notes:
-        lines += [""] + [f"- {n}" for n in notes]
-    datasets = list(dict.fromkeys(r.dataset for r in results))
-    for ds in datasets:
-        rs = [r for r in results if r.dataset == ds]
-        lines += ["", f"## {ds}: per image (PSNR-{ch} / SSIM-{ch} / LPIPS)", "",
-                  "| image | " + " | ".join(r.model for r in rs) + " |",
-                  "|---|" + "---:|" * len(rs)]
-        images = list(dict.fromkeys(row["image"] for r in rs for row in r.rows))
-        by = {(r.model, row["image"]): row for r in rs for row in r.rows}
-        for im in images:
-            cells = []
-            for r in rs:
-                row = by.get((r.model, im))
-                cells.append("" if row is None else
-                             f"{_f(row['psnr'], '.2f')} / {_f(row['ssim'], '.4f')} / {_f(row['lpips'], '.3f')}")
-            lines.append(f"| {im} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
-
+# --- files (the tables themselves are in superres.reports.text) -----------------------------------
 
 def write_results(results, path, meta: dict, overwrite: bool = False) -> None:
     """Write results as .md, .csv (one row per image, then one mean row per model) or .json, atomically."""
@@ -242,7 +170,8 @@ def write_results(results, path, meta: dict, overwrite: bool = False) -> None:
     import json
 
     from ..errors import OutputError
-    from ..weights import atomic_write_bytes
+    from ..fileio import atomic_write_bytes
+    from ..reports.text import markdown, summary_rows
 
     if path.exists() and not overwrite:
         raise OutputError(f"{path} already exists; pass --overwrite to replace it, or choose another name")

@@ -110,6 +110,7 @@ def run(ns: argparse.Namespace) -> int:
     from .. import catalogue
     from ..errors import UsageError
     from ..registry import default_model, get_entry, list_models
+    from ..weights import weights_summary
 
     if ns.fetch:
         if ns.offline:
@@ -127,12 +128,19 @@ def run(ns: argparse.Namespace) -> int:
     entries = [get_entry(ns.name)] if ns.name else list_models()
     rows = []
     for e in entries:
-        model = e.builder()
-        params = sum(p.numel() for p in model.parameters())
         installed = e.available()
+        scale = params = None
+        if e.weights and installed:  # the header says it all: no network is built, torch is not imported
+            summ = weights_summary(e.weights.path)
+            scale, params = summ.scale or None, summ.params
+        if scale is None and e.scale is not None and e.params is not None:  # declared (interpolation)
+            scale, params = e.scale, e.params
+        if scale is None:  # models whose weights are missing: build the network to count
+            model = e.builder()
+            scale, params = model.info.scale, sum(p.numel() for p in model.parameters())
         size = e.weights.path.stat().st_size if (e.weights and installed) else None
         card = e.weights.card() if (e.weights and installed) else {}
-        rows.append({"name": e.name, "scale": model.info.scale, "params": params, "installed": installed,
+        rows.append({"name": e.name, "scale": scale, "params": params, "installed": installed,
                      "weights": str(e.weights.path) if e.weights else None, "size_bytes": size,
                      "description": e.description, "card": card,
                      "license": (card.get("license") or e.weights.license) if e.weights else "built in"})

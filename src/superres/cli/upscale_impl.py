@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InputError, OutputError, SuperResError, is_out_of_memory
+from ..inference.upscaler import DEFAULT_PRECISION
 from ..io.images import OUTPUT_FORMATS
-
-INPUT_EXTENSIONS = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
+from ..io.images import UPSCALE_INPUT_EXTENSIONS as INPUT_EXTENSIONS
 
 
 @dataclass
@@ -20,7 +20,7 @@ class UpscaleOptions:
     tile: int | None = None
     tile_pad: int | None = None
     device: str = "auto"
-    precision: str = "fp32"
+    precision: str = DEFAULT_PRECISION
     backend: str = "torch"
     suffix: str = "_x4"
     out_format: str | None = None
@@ -181,11 +181,8 @@ def _load_upscaler(model_name: str, opts: UpscaleOptions):
     if opts.strength is not None or opts.denoise is not None:
         from ..registry import load_with_controls
 
-        try:
-            model = load_with_controls(model_name, strength=opts.strength, denoise=opts.denoise)
-        except SuperResError as e:
-            e.exit_code = 2
-            raise
+        # a wrong pairing or a missing model is a usage error: ModelError's own exit code (2)
+        model = load_with_controls(model_name, strength=opts.strength, denoise=opts.denoise)
     return make_upscaler_checked(model, device=opts.device, tile=opts.tile, tile_pad=opts.tile_pad,
                                  precision=opts.precision, backend=opts.backend)
 
@@ -245,7 +242,7 @@ def upscale_paths(inputs: list[str], output: Path | None, opts: UpscaleOptions,
     """
     from ..api import check_output_size, upscale_picture
     from ..io.images import check_output_path, image_header, read_image, write_image
-    from ..registry import default_model
+    from ..registry import default_model, fallback_note
     from .common import progress_enabled
 
     def report(msg: str, kind: str = "error") -> None:
@@ -263,8 +260,9 @@ def upscale_paths(inputs: list[str], output: Path | None, opts: UpscaleOptions,
     if not opts.overwrite and not opts.skip_existing:
         refuse_existing(jobs)
     model_name = opts.model or default_model()
-    if opts.model is None and model_name != "srgan-x4" and not opts.quiet:
-        print(f"superres: note: srgan-x4 weights are not installed; using {model_name}", file=sys.stderr)
+    note = fallback_note(model_name) if opts.model is None else None
+    if note and not opts.quiet:
+        print(f"superres: note: {note}", file=sys.stderr)
     upscaler = _load_upscaler(model_name, opts)
     for msg in input_errors:
         report(msg)

@@ -75,9 +75,7 @@ def run(ns: argparse.Namespace) -> int:
     elif ns.gpus_per_worker is not None and ns.gpus_per_worker < 0:
         usage = f"--gpus-per-worker must be 0 or more, got {ns.gpus_per_worker}"
     if usage:
-        err = SuperResError(usage)
-        err.exit_code = 2
-        raise err
+        raise SuperResError(usage)  # a usage error: exit code 2
     opts = BatchOptions(
         model=ns.model, tile=ns.tile, tile_pad=ns.tile_pad, device=ns.device, precision=ns.precision,
         backend=ns.backend, suffix=ns.suffix, out_format=ns.format, outscale=ns.outscale, alpha=ns.alpha,
@@ -95,15 +93,11 @@ def run(ns: argparse.Namespace) -> int:
     with warnings.catch_warnings():
         route_warnings(ns.quiet)
         warnings.filterwarnings("ignore", module=r"ray(\.|$)")  # Ray's own deprecation notices are not the user's
-        try:
-            records = upscale_dataset(ns.inputs if len(ns.inputs) > 1 else ns.inputs[0], ns.output,
-                                      workers=ns.workers, address=None if ns.ray == "local" else ns.ray,
-                                      recursive=ns.recursive, manifest=manifest,
-                                      cpus_per_worker=ns.cpus_per_worker, gpus_per_worker=ns.gpus_per_worker,
-                                      progress=show, options=opts, on_record=report, stats=stats)
-        except SuperResError as e:
-            e.exit_code = getattr(e, "exit_code", 2)
-            raise
+        records = upscale_dataset(ns.inputs if len(ns.inputs) > 1 else ns.inputs[0], ns.output,
+                                  workers=ns.workers, address=None if ns.ray == "local" else ns.ray,
+                                  recursive=ns.recursive, manifest=manifest,
+                                  cpus_per_worker=ns.cpus_per_worker, gpus_per_worker=ns.gpus_per_worker,
+                                  progress=show, options=opts, on_record=report, stats=stats)
     s = summarize(records, stats.get("seconds", 0.0), stats.get("startup_seconds", 0.0), stats.get("workers", 0))
     if not ns.quiet:
         if stats.get("removed_parts"):

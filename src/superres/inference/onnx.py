@@ -17,7 +17,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -26,6 +25,8 @@ import torch
 from torch import nn
 
 from ..errors import ModelError, SuperResError
+from ..fileio import atomic_write
+from ..models.base import describe
 
 __all__ = ["export_onnx", "onnx_bytes", "OrtRunner", "require_onnxruntime", "OPSET"]
 
@@ -105,6 +106,8 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, *, overwrite: bool = 
         raise OutputError(f"{path} exists; pass --overwrite to replace it")
     if not path.parent.is_dir():
         raise OutputError(f"{path.parent} is not a folder")
+    desc = describe(model)
+    model = desc.module
     graph = onnx_bytes(model, opset, size)
     if size is None and not _shape_agnostic(model, graph):
         raise SuperResError(f"{getattr(getattr(model, 'info', None), 'arch', 'this model')} computes resize "
@@ -113,24 +116,15 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, *, overwrite: bool = 
     import onnx
 
     proto = onnx.load_model_from_string(graph)
-    info = getattr(model, "info", None)
-    card = getattr(model, "card", None)
-    meta = {"superres_scale": str(getattr(info, "scale", "")), "superres_arch": str(getattr(info, "arch", "")),
-            "superres_name": str(getattr(model, "name", "") or getattr(card, "name", "") or "")}
-    if card is not None and hasattr(card, "to_dict"):
+    card = desc.card
+    meta = {"superres_scale": str(desc.info.scale), "superres_arch": str(desc.info.arch),
+            "superres_name": str(desc.name or getattr(card, "name", "") or "")}
+    if card is not None:
         meta["superres_card"] = json.dumps(card.to_dict())
     for k, v in meta.items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = k, v
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        onnx.save_model(proto, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return atomic_write(path, lambda f: onnx.save_model(proto, f))
 
 
 class OrtRunner:

@@ -45,28 +45,18 @@ def axis_spans(length: int, tile: int, pad: int, multiple: int = 1) -> list[tupl
 
     Cores are balanced (ceil(length / n) each, last one shorter) and cover the
     axis exactly once; every window is ``core + 2 * pad`` long (or the whole axis
-    when that is shorter), shifted inwards at the ends.
-
-    With ``multiple > 1`` (networks that pixel-unshuffle their input by that
-    factor) cores and context are whole multiples, and every window starts on
-    the multiple's grid, so each tile sees the same pixel groups as the whole
-    image; windows are then not shifted inwards but cut at the ends (the last
-    one may be shorter and is padded by the network as the whole image is).
+    when that is shorter), shifted inwards at the ends. With ``multiple`` > 1
+    (a pixel-unshuffle network's factor) cores, pads and window starts are
+    multiples of it, so every window sees the same pixel grid as the whole
+    image; the last window then reaches the end of the axis and may be up to
+    ``multiple - 1`` pixels longer than the others.
     """
     if length <= 0 or tile <= 0 or pad < 0 or multiple < 1:
         raise ValueError(f"bad tiling: length={length}, tile={tile}, pad={pad}, multiple={multiple}")
-    if multiple > 1:
-        m = multiple
-        pad = math.ceil(pad / m) * m
-        n = max(1, math.ceil(length / max(tile, m)))
-        core = math.ceil(math.ceil(length / n) / m) * m
-        spans = []
-        for c0 in range(0, length, core):
-            c1 = min(length, c0 + core)
-            spans.append(((max(0, c0 - pad), min(length, c1 + pad)), (c0, c1)))
-        return spans
+    m = int(multiple)
     n = max(1, math.ceil(length / tile))
-    core = math.ceil(length / n)
+    core = -(-math.ceil(length / n) // m) * m
+    pad = -(-pad // m) * m
     win = min(length, core + 2 * pad)
     spans = []
     for i in range(n):
@@ -74,7 +64,9 @@ def axis_spans(length: int, tile: int, pad: int, multiple: int = 1) -> list[tupl
         if c0 >= c1:
             break
         w0 = min(max(0, c0 - pad), length - win)
-        spans.append(((w0, w0 + win), (c0, c1)))
+        w1 = w0 + win
+        w0 -= w0 % m  # only when shifted in from the end; the window still ends there
+        spans.append(((w0, w1), (c0, c1)))
     return spans
 
 

@@ -10,9 +10,9 @@ precision and tiling policy, and has no per-image state. Two entry points:
   a huge image never exists as a float tensor (a 4000x3000 input makes a
   16000x12000 output: 2.3 GB as float32, 576 MB as uint8).
 
-The border treatment follows the model's card when it records one (our own
-models: the treatment that measured better, ``card.extra["border"]``), else its
-descriptor (``model.info.border``, :class:`~superres.models.base.Border`):
+The border treatment is the descriptor's typed field (``info.border``,
+:class:`~superres.models.base.Border`; for our own models the loader sets it
+from the treatment their card records as measured better):
 ``REFLECT`` reflect-pads the image by ``border_pad`` LR pixels before running
 the network and crops afterwards (the default of our architectures); ``ZERO``
 runs the plain forward pass the authors of foreign models use, so untiled
@@ -33,19 +33,34 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..models.base import Border, ModelDescriptor, ModelInfo, describe
 from .tiling import Tile, plan_tiles
 
-__all__ = ["Upscaler", "pick_device", "resolve_precision", "border_pre_pad", "DEFAULT_MEMORY_BUDGET_MB"]
+__all__ = ["Upscaler", "pick_device", "resolve_precision", "border_pre_pad", "DEFAULT_MEMORY_BUDGET_MB",
+           "DEFAULT_PRECISION", "MAX_FRAMES_PER_BATCH"]
 
 #: working-memory budget for activations when choosing a tile size automatically
 DEFAULT_MEMORY_BUDGET_MB = 1024
 
+#: the precision every upscaling entry point uses unless told otherwise (Upscaler, make_upscaler,
+#: upscale(), the upscale and animate commands): bf16 on CPUs with native bfloat16 (fp16 on CUDA),
+#: but only for models whose card records that it passed the exporter's quality check; fp32 otherwise.
+#: Measurements (evaluate_model, compare) default to "fp32" instead, so a score never depends on the CPU.
+DEFAULT_PRECISION = "auto"
 
-def pick_device(device: str | torch.device | None = "auto") -> torch.device:
-    """``auto`` = CUDA if available, else Apple MPS, else CPU."""
+#: at most this many whole frames go through the network in one call (Upscaler.frames_per_batch)
+MAX_FRAMES_PER_BATCH = 8
+
+
+def pick_device(device: str | torch.device | None = "auto", local_rank: int | None = None) -> torch.device:
+    """``auto`` = CUDA if available, else Apple MPS, else CPU.
+
+    ``local_rank`` (distributed training: one process per GPU) picks ``cuda:local_rank``
+    for ``auto``. Unknown names and CUDA without a CUDA build raise :class:`SuperResError`.
+    """
     if device is None or str(device) == "auto":
         if torch.cuda.is_available():
-            return torch.device("cuda")
+            return torch.device("cuda", local_rank) if local_rank is not None else torch.device("cuda")
         mps = getattr(torch.backends, "mps", None)
         if mps is not None and mps.is_available():
             return torch.device("mps")
@@ -64,40 +79,21 @@ def pick_device(device: str | torch.device | None = "auto") -> torch.device:
     return dev
 
 
-def _bytes_per_lr_pixel(model: nn.Module) -> int:
-    """Rough peak activation bytes per LR pixel (float32), for choosing tiles."""
-    info = getattr(model, "info", None)
-    scale = getattr(info, "scale", 4)
-    hint = getattr(info, "extra", {}).get("bytes_per_lr_pixel") if info is not None else None
-    if hint:
-        return int(hint)
-    channels = getattr(model, "args", {}).get("channels", 64) if hasattr(model, "args") else 64
-    # widest tensors: C*4 channels at scale/2 resolution, a few alive at once
-    return int(4 * channels * 4 * (scale / 2) ** 2 * 3 + 4 * channels * 6)
+def border_pre_pad(model: nn.Module | ModelDescriptor) -> int:
+    """LR pixels of reflection padding the model's border treatment asks for (0 = plain forward pass).
+
+    Read from the typed ``info.border`` / ``info.border_pad`` only; the loader
+    (:func:`superres.models.describe`) has already put a card's measured choice there.
+    """
+    info = describe(model).info
+    return 0 if info.border is Border.ZERO else int(info.border_pad)
 
 
-def border_pre_pad(model: nn.Module) -> int:
-    """LR pixels of reflection padding the model's border treatment asks for (0 = plain forward pass)."""
-    from ..models.base import Border
-
-    card = getattr(model, "card", None)
-    chosen = getattr(card, "extra", {}).get("border") if card is not None else None
-    if isinstance(chosen, dict) and chosen.get("treatment") in (Border.ZERO.value, Border.REFLECT.value):
-        # our own models: the treatment that measured best at export (superres.training.export.choose_border)
-        return 0 if chosen["treatment"] == Border.ZERO.value else int(chosen.get("pad", 8))
-    info = getattr(model, "info", None)
-    if info is None:
-        return 8  # a bare module: the engine's historical default
-    return 0 if getattr(info, "border", Border.REFLECT) is Border.ZERO else int(getattr(info, "border_pad", 8))
-
-
-def resolve_precision(precision: str, model: nn.Module, device: torch.device) -> str:
-    """The precision ``auto`` stands for on this device, for this model."""
+def resolve_precision(precision: str, model: nn.Module | ModelDescriptor, device: torch.device) -> str:
+    """The precision ``auto`` stands for on this device, for this model (see :data:`DEFAULT_PRECISION`)."""
     if precision != "auto":
         return precision
-    card = getattr(model, "card", None)
-    ok = bool(card is not None and getattr(card, "extra", {}).get("reduced_precision_ok"))
-    if not ok:
+    if not describe(model).reduced_precision_ok:
         return "fp32"
     if device.type == "cuda":
         return "fp16"
@@ -112,28 +108,43 @@ class Upscaler:
     """Run ``model`` over images of any size.
 
     Args:
-        model: a network mapping (N, C, H, W) in [0, 1] to (N, C, sH, sW); it needs
-            ``model.info.scale`` (every superres model has it) or ``scale=``.
+        model: a :class:`~superres.models.ModelDescriptor` (what :func:`superres.load_model`
+            returns) or a network mapping (N, C, H, W) in [0, 1] to (N, C, sH, sW) with a
+            :class:`~superres.models.ModelInfo` as ``.info`` (every superres model has one),
+            or any network together with ``scale=``. The engine reads the descriptor's typed
+            fields only: ``info.scale``, ``in_channels``, ``receptive_pad``, ``tile_multiple``,
+            ``bytes_per_lr_pixel``, ``tile_hint`` and ``reduced_precision_ok``.
         device: ``auto``, ``cpu``, ``cuda``, ``mps`` ...
         tile: LR tile size; None = choose from ``memory_budget_mb``; 0 = never tile.
         tile_pad: LR context around each tile (default: the model's receptive hint).
         pre_pad: reflection padding around the whole image, in LR pixels; None (default): the
-            model's border treatment (:func:`border_pre_pad`: its card's record, else ``info.border``).
-        precision: ``fp32``, ``bf16``, ``fp16`` (autocast) or ``auto``: bf16 on CPUs with
-            native bfloat16 / fp16 on CUDA, but only for models whose card records that
-            reduced precision passed our quality check (``reduced_precision_ok``); fp32 otherwise.
+            model's border treatment (:func:`border_pre_pad`: ``info.border`` / ``info.border_pad``,
+            which for our own models the card's measured choice sets).
+        precision: ``fp32``, ``bf16``, ``fp16`` (autocast) or ``auto`` (the default,
+            :data:`DEFAULT_PRECISION`): bf16 on CPUs with native bfloat16 / fp16 on CUDA, but only
+            for models whose card records that reduced precision passed our quality check
+            (``reduced_precision_ok``); fp32 otherwise.
         batch_tiles: how many equal-size tiles to run at once.
         optimize: fold BatchNorm into convolutions and use channels-last (exact; on by default).
         backend: ``torch`` (default) or ``onnxruntime``: the network exported to ONNX and run
             by ONNX Runtime on the CPU (float32 only; ``pip install "superres[onnx]"``).
     """
 
-    def __init__(self, model: nn.Module, device: str | torch.device | None = "auto", tile: int | None = None,
-                 tile_pad: int | None = None, pre_pad: int | None = None, precision: str = "fp32",
-                 memory_budget_mb: float = DEFAULT_MEMORY_BUDGET_MB, batch_tiles: int = 1,
-                 scale: int | None = None, optimize: bool = True, backend: str = "torch") -> None:
-        info = getattr(model, "info", None)
-        self.scale = int(scale or getattr(info, "scale", 0))
+    def __init__(self, model: nn.Module | ModelDescriptor, device: str | torch.device | None = "auto",
+                 tile: int | None = None, tile_pad: int | None = None, pre_pad: int | None = None,
+                 precision: str = DEFAULT_PRECISION, memory_budget_mb: float = DEFAULT_MEMORY_BUDGET_MB,
+                 batch_tiles: int = 1, scale: int | None = None, optimize: bool = True,
+                 backend: str = "torch") -> None:
+        if isinstance(model, ModelDescriptor) or isinstance(getattr(model, "info", None), ModelInfo):
+            desc = describe(model)
+        elif scale:  # a foreign network: only the scale is known
+            desc = ModelDescriptor(model, ModelInfo(arch=type(model).__name__, scale=int(scale)),
+                                   type(model).__name__)
+        else:
+            raise ValueError("the model has no .info.scale; pass scale=")
+        self.descriptor = desc
+        info = desc.info
+        self.scale = int(scale or info.scale)
         if self.scale < 1:
             raise ValueError("the model has no .info.scale; pass scale=")
         if tile is not None and tile < 0:
@@ -152,23 +163,36 @@ class Upscaler:
                 raise ValueError(f"the onnxruntime backend runs float32 only, not {precision}")
             from .onnx import OrtRunner
 
-            self._ort = OrtRunner(model)
+            self._ort = OrtRunner(desc.module)
             precision = "fp32"
         self.channels_last = optimize and self.device.type in ("cpu", "cuda") and backend == "torch"
         if optimize and self._ort is None:  # ONNX Runtime folds BatchNorm in its own export
             from .optimize import optimize_for_inference
 
-            self.model = optimize_for_inference(model, self.device, self.channels_last)
+            self.model = optimize_for_inference(desc.module, self.device, self.channels_last)
         else:
-            self.model = model.eval().to(self.device)
+            self.model = desc.module.eval().to(self.device)
+        self.multiple = max(1, int(info.tile_multiple))
+        m = self.multiple
         self.tile = tile
-        self.tile_pad = int(tile_pad if tile_pad is not None else getattr(info, "receptive_pad", 16))
-        self.pre_pad = int(pre_pad) if pre_pad is not None else border_pre_pad(model)
-        self.tile_multiple = max(1, int(getattr(info, "tile_multiple", 1) or 1))
-        self.precision = resolve_precision(precision, model, self.device)
+        # pads are whole multiples of tile_multiple, so every tile sees the whole image's pixel grid
+        self.tile_pad = -(-int(tile_pad if tile_pad is not None else info.receptive_pad) // m) * m
+        self.pre_pad = -(-int(pre_pad if pre_pad is not None else border_pre_pad(desc)) // m) * m
+        self.precision = resolve_precision(precision, desc, self.device)
         self.memory_budget_mb = float(memory_budget_mb)
         self.batch_tiles = max(1, int(batch_tiles))
-        self.in_channels = int(getattr(info, "in_channels", 3))
+        self.in_channels = int(info.in_channels)
+
+    @property
+    def name(self) -> str:
+        return self.descriptor.name
+
+    def bytes_per_lr_pixel(self) -> int:
+        """Peak working memory per LR pixel (float32): the model's measured hint, else an estimate."""
+        info = self.descriptor.info
+        from ..models.base import estimate_bytes_per_lr_pixel
+
+        return int(info.bytes_per_lr_pixel or estimate_bytes_per_lr_pixel(64, info.scale))
 
     # -- policy -------------------------------------------------------------
     def tile_size_for(self, height: int, width: int) -> int:
@@ -177,11 +201,11 @@ class Upscaler:
             return 0
         if self.tile:
             return self.tile
-        per_px = _bytes_per_lr_pixel(self.model)
+        per_px = self.bytes_per_lr_pixel()
         budget_px = self.memory_budget_mb * 2**20 / per_px
         # a model may know a faster tile size than the largest that fits (its big tensors fall out
         # of cache): the smaller of the two
-        hint = int(getattr(getattr(self.model, "info", None), "extra", {}).get("tile_hint", 0) or 0)
+        hint = int(self.descriptor.info.tile_hint)
         if height * width <= budget_px and (not hint or max(height, width) <= hint + 2 * self.tile_pad):
             return 0
         side = int(math.sqrt(budget_px)) - 2 * self.tile_pad
@@ -195,7 +219,19 @@ class Upscaler:
         t = self.tile_size_for(h, w)
         if t == 0:
             return plan_tiles(h, w, max(h, w), 0)
-        return plan_tiles(h, w, t, self.tile_pad, multiple=self.tile_multiple)
+        return plan_tiles(h, w, t, self.tile_pad, self.multiple)
+
+    def frames_per_batch(self, height: int, width: int, max_batch: int = MAX_FRAMES_PER_BATCH) -> int:
+        """Whole frames of this LR size per network call: 0 when a frame needs tiling (one tiled
+        frame at a time), else as many as fit the memory budget (activations + float output),
+        at most ``max_batch``."""
+        if len(self.plan(height, width)) > 1:
+            return 0
+        s, p = self.scale, self.pre_pad
+        hp, wp = height + 2 * p, width + 2 * p
+        per_frame = hp * wp * self.bytes_per_lr_pixel() + 2 * 3 * hp * wp * s * s * 4
+        budget = self.memory_budget_mb * 2**20
+        return int(max(1, min(max_batch, budget // max(1, per_frame))))
 
     # -- running ------------------------------------------------------------
     def _autocast(self):
@@ -310,4 +346,31 @@ class Upscaler:
             done += len(group)
             if progress:
                 progress(done, len(tiles))
+        return out
+
+    @torch.inference_mode()
+    def upscale_batch(self, arrays: list[np.ndarray], batch: int | None = None) -> list[np.ndarray]:
+        """Upscale equal-size (H, W, 3) uint8 arrays (e.g. animation frames); returns uint8 (sH, sW, 3) arrays.
+
+        ``batch`` frames are stacked into one network call (default :meth:`frames_per_batch`);
+        0 runs them one at a time through the tiled :meth:`upscale_array`. Either way the result
+        is the same as :meth:`upscale_array` on each frame, up to float rounding.
+        """
+        if not arrays:
+            return []
+        h, w = arrays[0].shape[:2]
+        for a in arrays:
+            if a.shape != arrays[0].shape or a.dtype != np.uint8:
+                raise ValueError(f"upscale_batch takes equal-size uint8 arrays; got {a.shape} {a.dtype} "
+                                 f"and {arrays[0].shape} {arrays[0].dtype}")
+        n = self.frames_per_batch(h, w) if batch is None else int(batch)
+        if n <= 0:
+            return [self.upscale_array(a) for a in arrays]
+        out: list[np.ndarray] = []
+        for i in range(0, len(arrays), n):
+            x = torch.from_numpy(np.stack(arrays[i:i + n])).permute(0, 3, 1, 2).float().div_(255.0)
+            y = self(x)
+            del x
+            y = y.mul_(255.0).round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
+            out += [np.ascontiguousarray(t.numpy()) for t in y]
         return out

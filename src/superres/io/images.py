@@ -31,7 +31,6 @@ from __future__ import annotations
 import os
 import struct
 import sys
-import tempfile
 import warnings
 import zlib
 from dataclasses import dataclass, field, replace
@@ -40,9 +39,10 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError, OutOfMemory, OutputError
+from ..fileio import atomic_write
 
-__all__ = ["Picture", "read_image", "image_header", "check_pixels", "write_image", "from_pil", "to_pil", "DEFAULT_MAX_PIXELS",
-           "OUTPUT_FORMATS", "check_output_path"]
+__all__ = ["Picture", "read_image", "image_header", "check_pixels", "write_image", "from_pil", "to_pil",
+           "DEFAULT_MAX_PIXELS", "OUTPUT_FORMATS", "IMAGE_EXTENSIONS", "UPSCALE_INPUT_EXTENSIONS", "check_output_path"]
 
 #: refuse inputs larger than this many pixels (a decompression-bomb guard); --max-pixels changes it
 DEFAULT_MAX_PIXELS = 50_000_000
@@ -57,6 +57,13 @@ OUTPUT_FORMATS = {
     ".tif": ("TIFF", True, True),
     ".tiff": ("TIFF", True, True),
 }
+
+#: still-image files found in folders (upscale, eval, training data): the formats written, read back
+IMAGE_EXTENSIONS = frozenset(OUTPUT_FORMATS)
+
+#: what `superres upscale` (locally or on Ray) takes from a folder: still images, and GIFs (their
+#: first frame; `superres animate` does the rest)
+UPSCALE_INPUT_EXTENSIONS = IMAGE_EXTENSIONS | {".gif"}
 
 
 @dataclass
@@ -524,7 +531,7 @@ def write_image(pic: Picture, path: str | os.PathLike, *, quality: int | None = 
                 # Pillow (and so superres) cannot open 16-bit gray+alpha TIFF; store it as RGBA
                 color = np.repeat(color, 3, axis=2)
             data = _tiff16(color, pic.alpha, pic.icc_profile)
-        _atomic_write(path, lambda f: f.write(data))
+        atomic_write(path, lambda f: f.write(data))
         return path
     im = to_pil(pic)
     params: dict = {}
@@ -540,30 +547,5 @@ def write_image(pic: Picture, path: str | os.PathLike, *, quality: int | None = 
         params["compress_level"] = max(0, min(9, int(quality)))
     if fmt == "TIFF":
         params["compression"] = "tiff_deflate"
-    _atomic_write(path, lambda f: im.save(f, format=fmt, **params))
+    atomic_write(path, lambda f: im.save(f, format=fmt, **params))
     return path
-
-
-def _atomic_write(path: Path, writer) -> None:
-    parent = path.parent if str(path.parent) else Path(".")
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=parent)
-    except OSError as e:
-        raise OutputError(f"cannot write to {parent}: {e.strerror or e}") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            writer(f)
-        os.chmod(tmp, 0o644 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException as e:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(e, OSError):
-            raise OutputError(f"cannot write {path}: {e.strerror or e}") from None
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

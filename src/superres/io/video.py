@@ -24,13 +24,14 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError, OutputError, SuperResError
-from .animation import (
+from .frames import (
     VIDEO_INSTALL_HINT,
     AnimationInfo,
     AnimationReader,
     Frame,
-    _check_pixels,
-    _flatten,
+    FrameEncoder,
+    check_pixels,
+    flatten,
 )
 from .images import DEFAULT_MAX_PIXELS
 
@@ -81,7 +82,7 @@ def open_video(path: str | os.PathLike, *, max_pixels: int | None = DEFAULT_MAX_
             raise InputError(f"{path}: the file has no video stream")
         vs = container.streams.video[0]
         w, h = vs.codec_context.width, vs.codec_context.height
-        _check_pixels(path, w, h, max_pixels)
+        check_pixels(path, w, h, max_pixels)
         if w < 1 or h < 1:
             raise InputError(f"{path}: the video has no picture size; the file is damaged")
         rate = vs.average_rate or vs.guessed_rate
@@ -124,7 +125,7 @@ def _frames(path: Path, container, vs, fps: float | None):
         yield Frame(pending[0], None, max(1, round(default_ms)), index)
 
 
-class VideoEncoder:
+class VideoEncoder(FrameEncoder):
     """Encode frames into a video file as they come (used by :class:`~superres.io.animation.AnimationWriter`).
 
     Args:
@@ -208,7 +209,7 @@ class VideoEncoder:
             warnings.warn(f"{self.fmt} video has no transparency; transparent pixels are drawn on white "
                           "(write .gif, .png or .webp to keep it)", stacklevel=3)
             self.alpha_warned = True
-        rgb = _flatten(frame)
+        rgb = flatten(frame)
         w, h = self.size
         if w % 2 or h % 2:
             rgb = np.pad(rgb, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")

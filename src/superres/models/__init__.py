@@ -1,7 +1,7 @@
 """Network architectures, one module each. Importing this package is cheap
 (it imports torch, but nothing from training or I/O)."""
 
-from .base import Border, ModelInfo
+from .base import Border, ModelDescriptor, ModelInfo, describe
 from .compact import CompactSR
 from .discriminator import Discriminator, UNetDiscriminatorSN
 from .interpolation import Interpolation
@@ -30,5 +30,5 @@ ARCHITECTURES = {
     "keras_wdsr": KerasWDSR,
 }
 
-__all__ = ["ARCHITECTURES", "Border", "CompactSR", "Discriminator", "Interpolation", "ModelInfo", "SRCNN", "SRResNet",
-           "UNetDiscriminatorSN"]
+__all__ = ["ARCHITECTURES", "Border", "CompactSR", "Discriminator", "Interpolation", "ModelDescriptor", "ModelInfo",
+           "SRCNN", "SRResNet", "UNetDiscriminatorSN", "describe"]

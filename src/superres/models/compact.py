@@ -35,10 +35,10 @@ class CompactSR(nn.Module):
         self.info = ModelInfo(
             arch="compact", scale=scale, in_channels=in_channels, out_channels=out_channels,
             receptive_pad=num_conv + 4, paper="after Real-ESRGAN's compact network, arXiv:2107.10833",
-            extra={"bytes_per_lr_pixel": int(4 * num_feat * 4 + 4 * out_channels * scale**2 * 4),
-                   # fastest LR tile on a 2-core CPU, 1080p input, bf16 (output MP/s): 192: 4.1,
-                   # 384: 4.8, 560: 3.7, 796 (the 1 GB memory budget's size): 3.3
-                   "tile_hint": 384},
+            bytes_per_lr_pixel=int(4 * num_feat * 4 + 4 * out_channels * scale**2 * 4),
+            # fastest LR tile on a 2-core CPU, 1080p input, bf16 (output MP/s): 192: 4.1,
+            # 384: 4.8, 560: 3.7, 796 (the 1 GB memory budget's size): 3.3
+            tile_hint=384,
         )
         layers: list[nn.Module] = [nn.Conv2d(in_channels, num_feat, 3, padding=1), nn.PReLU(num_feat)]
         for _ in range(num_conv - 1):

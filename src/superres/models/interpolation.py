@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from ..resize import KERNELS, imresize
-from .base import ModelInfo
+from .base import ModelInfo, estimate_bytes_per_lr_pixel
 
 __all__ = ["Interpolation"]
 
@@ -28,7 +28,7 @@ class Interpolation(nn.Module):
         self.scale = scale
         self.info = ModelInfo(
             arch="interpolation", scale=scale, in_channels=channels, out_channels=channels,
-            receptive_pad=4, trainable=False, paper="Keys, IEEE TASSP 1981" if mode == "bicubic" else "",
+            receptive_pad=4, trainable=False, bytes_per_lr_pixel=estimate_bytes_per_lr_pixel(channels, scale), paper="Keys, IEEE TASSP 1981" if mode == "bicubic" else "",
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

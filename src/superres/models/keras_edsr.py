@@ -29,7 +29,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .base import Border, ModelInfo
+from .base import Border, ModelInfo, estimate_bytes_per_lr_pixel
 
 __all__ = ["KerasEDSR", "KerasWDSR", "DIV2K_RGB_MEAN"]
 
@@ -85,6 +85,7 @@ class KerasEDSR(_Normalised):
                          rgb_mean=list(rgb_mean))
         self.info = ModelInfo(
             border=Border.ZERO, border_pad=0, arch="keras_edsr", scale=scale, receptive_pad=2 * n_blocks + 6,
+            bytes_per_lr_pixel=estimate_bytes_per_lr_pixel(channels, scale),
             paper="Lim et al., EDSR, CVPRW 2017, arXiv:1707.02921 (Keras implementation of "
                   "krasserm/super-resolution)",
         )
@@ -147,7 +148,7 @@ class KerasWDSR(_Normalised):
             border=Border.ZERO, border_pad=0, arch="keras_wdsr", scale=scale,
             receptive_pad=(2 if block == "a" else 1) * n_blocks + 6,
             paper="Yu et al., WDSR, arXiv:1808.08718, 2018 (Keras implementation of krasserm/super-resolution)",
-            extra={"bytes_per_lr_pixel": int(4 * channels * expansion * 3 + 4 * 3 * scale * scale * 6)},
+            bytes_per_lr_pixel=int(4 * channels * expansion * 3 + 4 * 3 * scale * scale * 6),
         )
         self._set_mean(rgb_mean)
         cls = _WDSRBlockA if block == "a" else _WDSRBlockB

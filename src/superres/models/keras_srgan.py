@@ -34,7 +34,7 @@ import math
 import torch
 from torch import nn
 
-from .base import Border, ModelInfo
+from .base import Border, ModelInfo, estimate_bytes_per_lr_pixel
 
 __all__ = ["KerasSRResNet"]
 
@@ -84,6 +84,7 @@ class KerasSRResNet(nn.Module):
         self.tanh = tanh
         self.info = ModelInfo(
             arch="keras_srresnet", scale=scale, receptive_pad=24, border=Border.ZERO, border_pad=0,
+            bytes_per_lr_pixel=estimate_bytes_per_lr_pixel(channels, scale),
             paper="Ledig et al., CVPR 2017, arXiv:1609.04802 (Keras implementation of krasserm/super-resolution)",
         )
         self.head = nn.Conv2d(3, channels, head_kernel, padding=head_kernel // 2)

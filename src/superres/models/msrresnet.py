@@ -49,7 +49,7 @@ class MSRResNet(nn.Module):
         self.info = ModelInfo(
             arch="msrresnet", scale=scale, in_channels=in_channels, out_channels=out_channels,
             receptive_pad=24, border=Border.ZERO, border_pad=0,
-            extra={"bytes_per_lr_pixel": int(4 * num_feat * scale * scale * 3 + 4 * num_feat * 6)},
+            bytes_per_lr_pixel=int(4 * num_feat * scale * scale * 3 + 4 * num_feat * 6),
             paper="Ledig et al., CVPR 2017, arXiv:1609.04802 (SRResNet), BN-free as in BasicSR / "
                   "Wang et al., ESRGAN, arXiv:1809.00219",
         )

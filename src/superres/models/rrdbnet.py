@@ -98,7 +98,7 @@ class RRDBNet(nn.Module):
             arch="rrdbnet", scale=scale, in_channels=in_channels, out_channels=out_channels,
             tile_multiple=pixel_unshuffle, receptive_pad=24, border=Border.ZERO, border_pad=0,
             paper="Wang et al., ESRGAN, ECCVW 2018, arXiv:1809.00219; Real-ESRGAN, ICCVW 2021, arXiv:2107.10833",
-            extra={"bytes_per_lr_pixel": int(per_px)},
+            bytes_per_lr_pixel=int(per_px),
         )
         self.conv_first = nn.Conv2d(in_channels * pixel_unshuffle ** 2, num_feat, 3, 1, 1)
         self.body = nn.Sequential(*[RRDB(num_feat, num_grow_ch) for _ in range(num_block)])

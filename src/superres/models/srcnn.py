@@ -53,7 +53,7 @@ class SRCNN(nn.Module):
             paper="Dong et al., TPAMI 2016, arXiv:1501.00092",
             # it runs at the output resolution: scale^2 pixels of n1 + n1 + n2 float32 maps per
             # LR pixel at the peak (measured 8.5 KB at x4: 10 KB here)
-            extra={"bytes_per_lr_pixel": int(4 * scale * scale * (2 * n1 + n2))},
+            bytes_per_lr_pixel=int(4 * scale * scale * (2 * n1 + n2)),
         )
         self.conv1 = nn.Conv2d(channels, n1, f1, padding=f1 // 2)
         self.conv2 = nn.Conv2d(n1, n2, f2, padding=f2 // 2)

@@ -88,7 +88,7 @@ class SRResNet(nn.Module):
             # peak working memory per LR pixel for tiling: two float32 maps of 4*channels at
             # the last stage's input resolution, plus the low-resolution trunk (measured 9.7 KB
             # at the defaults, x4, with the inference rewrites; 10.8 KB here)
-            extra={"bytes_per_lr_pixel": int(4 * 4 * channels * (scale // 2) ** 2 * 2.2 + 4 * channels * 6)},
+            bytes_per_lr_pixel=int(4 * 4 * channels * (scale // 2) ** 2 * 2.2 + 4 * channels * 6),
         )
         self.head = nn.Sequential(nn.Conv2d(in_channels, channels, 9, padding=4), nn.PReLU())
         self.body = nn.Sequential(*[ResidualBlock(channels) for _ in range(n_blocks)])

@@ -42,7 +42,7 @@ class SRVGGNetCompact(nn.Module):
             arch="srvgg", scale=scale, in_channels=in_channels, out_channels=out_channels,
             receptive_pad=num_conv + 4, border=Border.ZERO, border_pad=0,
             paper="Wang et al., Real-ESRGAN, ICCVW 2021, arXiv:2107.10833",
-            extra={"bytes_per_lr_pixel": int(per_px)},
+            bytes_per_lr_pixel=int(per_px),
         )
 
         def act() -> nn.Module:

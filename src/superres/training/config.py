@@ -16,7 +16,7 @@ from typing import Any
 
 from ..errors import SuperResError
 
-__all__ = ["RECIPES", "TrainConfig", "ConfigError", "make_config"]
+__all__ = ["RECIPES", "TrainConfig", "ConfigError", "make_config", "parse_overrides"]
 
 RECIPES = ("srresnet", "srgan", "srcnn")
 
@@ -258,6 +258,20 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     return data
 
 
+def parse_overrides(overrides: list[str] | dict[str, Any]) -> dict[str, Any]:
+    """``--set key=value`` items as a dict (values stay text; :func:`make_config` converts them);
+    a dict is returned as a copy."""
+    if isinstance(overrides, dict):
+        return dict(overrides)
+    pairs = {}
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"--set expects key=value, got {item!r}")
+        k, v = item.split("=", 1)
+        pairs[k.strip()] = v
+    return pairs
+
+
 def make_config(recipe: str, config_file: str | Path | None = None,
                 overrides: list[str] | dict[str, Any] | None = None) -> TrainConfig:
     """Resolve a config: recipe defaults < config file < overrides (``key=value``)."""
@@ -271,15 +285,6 @@ def make_config(recipe: str, config_file: str | Path | None = None,
             raise ConfigError(f"{config_file} is for recipe {data['recipe']!r}, not {recipe!r}")
         _apply(cfg, data, str(config_file))
     if overrides:
-        if isinstance(overrides, dict):
-            _apply(cfg, overrides, "overrides")
-        else:
-            pairs = {}
-            for item in overrides:
-                if "=" not in item:
-                    raise ConfigError(f"--set expects key=value, got {item!r}")
-                k, v = item.split("=", 1)
-                pairs[k.strip()] = v
-            _apply(cfg, pairs, "--set")
+        _apply(cfg, parse_overrides(overrides), "overrides" if isinstance(overrides, dict) else "--set")
     cfg.validate()
     return cfg

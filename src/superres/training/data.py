@@ -15,8 +15,6 @@ Corrupt, unreadable or too-small images are skipped with a warning naming them.
 from __future__ import annotations
 
 import hashlib
-import os
-import socket
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,11 +22,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..resize import imresize
+from ..fileio import atomic_write
+from ..io.images import IMAGE_EXTENSIONS
+from ..ops import degrade, enlarge
 
 __all__ = ["IMAGE_EXTENSIONS", "find_images", "read_rgb", "PairCache", "PairSampler", "load_validation"]
 
-IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
 
 
 def find_images(dirs: list[str | Path]) -> list[Path]:
@@ -55,21 +54,6 @@ def read_rgb(path: Path) -> np.ndarray:
             arr = np.round(arr / (65535.0 if arr.max() > 255 else 1.0) * 255.0).astype(np.uint8)
             return np.repeat(arr[:, :, None], 3, axis=2)
         return np.asarray(im.convert("RGB"), dtype=np.uint8)
-
-
-def _to_uint8(t: torch.Tensor) -> np.ndarray:
-    return t.round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
-
-
-def degrade(hr: np.ndarray, scale: int) -> np.ndarray:
-    """MATLAB bicubic x1/scale of an (H, W, 3) uint8 image (H, W multiples of scale)."""
-    t = torch.from_numpy(np.array(hr, copy=True)).permute(2, 0, 1).to(torch.float32)
-    return _to_uint8(imresize(t, scale=1.0 / scale, kernel="bicubic"))
-
-
-def enlarge(lr: np.ndarray, scale: int) -> np.ndarray:
-    t = torch.from_numpy(np.array(lr, copy=True)).permute(2, 0, 1).to(torch.float32)
-    return _to_uint8(imresize(t, scale=float(scale), kernel="bicubic"))
 
 
 @dataclass
@@ -112,10 +96,9 @@ class PairCache:
                     if with_enlarged:
                         arrays["up"] = enlarge(lr, scale)
                     for k, a in arrays.items():
-                        # host + pid: ranks on several nodes may share this folder (and a pid)
-                        tmp = files[k].with_suffix(f".{socket.gethostname()}.{os.getpid()}.tmp.npy")
-                        np.save(tmp, a)
-                        os.replace(tmp, files[k])
+                        # a uniquely named temporary (mkstemp, O_EXCL) renamed into place: ranks on
+                        # several nodes may share this folder, and a reader never sees half a file
+                        atomic_write(files[k], lambda f, a=a: np.save(f, a))
                 hr = np.load(files["hr"], mmap_mode="r")
                 if min(hr.shape[:2]) < min_side:
                     raise ValueError(f"too small ({hr.shape[1]}x{hr.shape[0]}, need a side >= {min_side})")

@@ -470,23 +470,18 @@ def extract_member(archive: str | Path, member: str, dest: str | Path, expected:
     folder; links and other non-regular members are refused. On a mismatch the
     temporary file is deleted and :class:`ChecksumError` is raised.
     """
+    from ..fileio import atomic_write
+
     archive, dest = Path(archive), Path(dest)
     container, stream = _open_member(archive, member)
-    h = hashlib.sha256()
-    size = 0
-    try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    except OSError as e:
-        container.close()
-        raise DownloadError(f"cannot write in {dest.parent}: {e.strerror or e}") from e
-    tmp = Path(tmp_name)
-    try:
-        with container, stream, os.fdopen(fd, "wb") as out:
-            for block in iter(lambda: stream.read(CHUNK), b""):
-                h.update(block)
-                size += len(block)
-                out.write(block)
+
+    def copy_checked(out: BinaryIO) -> None:
+        h = hashlib.sha256()
+        size = 0
+        for block in iter(lambda: stream.read(CHUNK), b""):
+            h.update(block)
+            size += len(block)
+            out.write(block)
         digest = h.hexdigest()
         if expected.size is not None and size != expected.size:
             raise ChecksumError(f"{archive.name}:{member}: size is {size} bytes, expected {expected.size}; "
@@ -494,16 +489,14 @@ def extract_member(archive: str | Path, member: str, dest: str | Path, expected:
         if expected.sha256 is not None and digest != expected.sha256.lower():
             raise ChecksumError(f"{archive.name}:{member}: SHA-256 mismatch (got {digest}, expected "
                                 f"{expected.sha256.lower()}); not extracted")
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o644 & ~mask)  # mkstemp makes 0600; a cache may be shared
-        os.replace(tmp, dest)
+
+    try:
+        with container, stream:
+            atomic_write(dest, copy_checked)  # a temporary file in dest's folder, renamed after the check
     except (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib_error) as e:
         raise DownloadError(f"{archive}: corrupt archive ({e}); delete it and download it again") from e
-    except OSError as e:
+    except OSError as e:  # OutputError from atomic_write included
         raise DownloadError(f"cannot extract {member!r} to {dest}: {e.strerror or e}") from e
-    finally:
-        tmp.unlink(missing_ok=True)
     return dest
 
 

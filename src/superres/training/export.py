@@ -18,16 +18,85 @@ from .._version import __version__
 from ..weights import ModelCard, load_weights, save_weights
 from .train import load_checkpoint
 
-__all__ = ["export_run", "model_from_run", "RECIPE_TEXT"]
+__all__ = ["export_run", "model_from_run", "recipe_text"]
 
-RECIPE_TEXT = {
-    "srresnet": "SRResNet (Ledig et al. 2017) trained with MSE on random 96x96 HR crops and their MATLAB-bicubic "
-                "x1/4 LR crops, flips/rotations, Adam",
-    "srgan": "SRGAN (Ledig et al. 2017): generator initialised from SRResNet, loss = VGG content loss "
-             "(features / 12.75) + 1e-3 x adversarial loss, one discriminator step per generator step, Adam",
-    "srcnn": "SRCNN 9-5-5 (Dong et al. 2016) trained with MSE on 33x33 sub-images of the bicubic-enlarged "
-             "LR image (loss on the valid centre), Adam",
-}
+
+def _num(v: float) -> str:
+    """A weight as people write it: 1e-3, 0.5, 2, 1000."""
+    v = float(v)
+    if v == int(v) and abs(v) < 1e5:
+        return str(int(v))
+    return f"{v:.0e}".replace("e-0", "e-").replace("e+0", "e") if abs(v) < 1e-2 else f"{v:g}"
+
+
+def recipe_text(cfg: dict, vgg_used: str = "") -> str:
+    """How a run trained its generator, in one paragraph, from the run's own config.
+
+    ``cfg`` is the resolved :class:`~superres.training.config.TrainConfig` as a dict (the
+    checkpoint's ``config``); ``vgg_used`` is what the run actually loaded for the content loss
+    (it may fall back from the configured network). Only the terms that were on are named.
+    """
+    g = cfg.get
+    recipe = g("recipe", "srresnet")
+    scale = int(g("scale", 4))
+    pixel = (g("pixel_loss") or "mse").upper()
+    if recipe == "srcnn":
+        net = (f"SRCNN {g('srcnn_f1', 9)}-{g('srcnn_f2', 5)}-{g('srcnn_f3', 5)} (Dong et al. 2016), "
+               f"{g('srcnn_n1', 64)}/{g('srcnn_n2', 32)} filters"
+               + (", learning the residual over bicubic" if g("srcnn_residual") else ""))
+        data = (f"{g('hr_crop', 33)}x{g('hr_crop', 33)} sub-images of the bicubic-enlarged LR image "
+                "(loss on the valid centre)")
+        loss = f"{pixel} loss"
+    else:
+        if g("generator", "srresnet") == "compact":
+            net = f"CompactSR ({g('compact_convs', 16)} conv+PReLU layers x {g('compact_feat', 48)} features)"
+        else:
+            net = f"SRResNet (Ledig et al. 2017; {g('n_blocks', 16)} residual blocks x {g('channels', 64)} channels)"
+        data = (f"random {g('hr_crop', 96)}x{g('hr_crop', 96)} HR crops and their MATLAB-bicubic x1/{scale} "
+                "LR crops" + (", flips/rotations" if g("augment", True) else ""))
+        if recipe == "srgan":
+            terms = []
+            cw = float(g("content_weight", 1.0))
+            cw_text = "" if cw == 1 else f"{_num(cw)} x "
+            if g("content", "paper") == "perceptual":
+                net_name = (vgg_used or g("vgg_net", "vgg19")).split(" ")[0]
+                terms.append(f"{cw_text}L1 perceptual loss on {net_name} layers before ReLU "
+                             f"({g('perceptual_layers', '')})")
+            else:
+                vgg = (vgg_used or f"{g('vgg_net', 'vgg19')} {g('vgg_layer', 'conv5_4')}").split(" from ")[0]
+                vs = float(g("vgg_scale", 1 / 12.75))
+                feats = f"features / {1 / vs:.4g}" if 0 < vs < 1 else f"features x {vs:.4g}"
+                terms.append(f"{cw_text}VGG content loss ({vgg}, {feats})")
+            adv = "relativistic average (RaGAN) adversarial loss" if g("gan_loss") == "ragan" else "adversarial loss"
+            terms.append(f"{_num(g('adv_weight', 1e-3))} x {adv}")
+            if g("pixel_weight"):
+                terms.append(f"{_num(g('pixel_weight'))} x {pixel} pixel loss")
+            if g("consistency_weight"):
+                terms.append(f"{_num(g('consistency_weight'))} x LR-consistency MSE")
+            if g("grid_weight"):
+                terms.append(f"{_num(g('grid_weight'))} x sub-pixel grid loss")
+            if g("ldl_weight"):
+                terms.append(f"{_num(g('ldl_weight'))} x LDL artefact loss")
+            disc = ("a U-Net discriminator with spectral norm" if g("discriminator") == "unet"
+                    else "the paper's VGG-style discriminator")
+            width = g("d_channels", 64)
+            loss = ("loss = " + " + ".join(terms) + f"; {disc}" + (f" ({width} channels)" if width != 64 else "")
+                    + ", one discriminator step per generator step")
+            if g("freeze_bn"):
+                loss += "; generator BatchNorm frozen"
+        else:
+            loss = f"{pixel} loss"
+        net = ("SRGAN: generator " if recipe == "srgan" else "") + net
+    sched = g("lr_schedule", "constant")
+    if sched == "cosine_restarts" and g("restart_every"):
+        sched = f"cosine_restarts every {g('restart_every')} steps"
+    opt = f"Adam lr {_num(g('lr', 1e-4))} ({sched}), batch {g('batch_size', 16)}"
+    text = f"{net}, trained on {data}; {loss}; {opt}"
+    if recipe == "srgan" and g("init_from"):
+        text += f"; initialised from {g('init_from')}"
+    if g("ema_decay"):
+        text += f"; weights = exponential moving average (decay {g('ema_decay')})"
+    return text
 
 
 def model_from_run(run_dir: str | Path) -> torch.nn.Module:
@@ -149,7 +218,7 @@ def export_run(run_dir: str | Path, out: str | Path, *, name: str, eval_dirs: li
         name=name, arch=arch, args=args, scale=int(args.get("scale", cfg.get("scale", 4))),
         description=description,
         training_data=training_data or ", ".join(ck.get("data", [])),
-        recipe=RECIPE_TEXT.get(cfg["recipe"], cfg["recipe"]),
+        recipe=recipe_text(cfg, ck.get("vgg_used", "")),
         steps=steps, wall_time_hours=round(wall_h, 2),
         hardware=ck.get("hardware", ""), metrics=metrics, license=license,
         source=f"trained with superres {__version__} (run {Path(run_dir).name})",

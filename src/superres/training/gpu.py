@@ -31,7 +31,9 @@ import numpy as np
 import torch
 
 from ..errors import InputError, ModelError, OutputError, SuperResError
+from ..fileio import atomic_write_bytes
 from ..resize import imresize
+from .config import parse_overrides
 
 __all__ = ["GPU_SRRESNET", "GPU_SRGAN", "DeviceSampler", "GpuRun", "train_gpu", "stage_overrides", "decode_to_device",
            "write_pack_weights"]
@@ -68,28 +70,14 @@ GPU_SRGAN: dict[str, Any] = {
 _SHAPE_KEYS = ("scale", "generator", "channels", "n_blocks", "compact_feat", "compact_convs")
 
 
-def _pairs(items: list[str] | dict | None) -> dict[str, Any]:
-    if not items:
-        return {}
-    if isinstance(items, dict):
-        return dict(items)
-    out = {}
-    for item in items:
-        if "=" not in item:
-            raise SuperResError(f"expected key=value, got {item!r}")
-        k, v = item.split("=", 1)
-        out[k.strip()] = v
-    return out
-
-
 def stage_overrides(srresnet_set: list[str] | dict | None = None,
                     srgan_set: list[str] | dict | None = None) -> tuple[dict, dict]:
     """The two stages' config overrides: GPU defaults < the user's ``key=value`` changes.
 
     The SRGAN stage takes the SRResNet stage's model shape (it starts from that generator).
     """
-    one = {**GPU_SRRESNET, **_pairs(srresnet_set)}
-    two_user = _pairs(srgan_set)
+    one = {**GPU_SRRESNET, **parse_overrides(srresnet_set or {})}
+    two_user = parse_overrides(srgan_set or {})
     two = {**GPU_SRGAN, **two_user}
     for k in _SHAPE_KEYS:
         if k in one:
@@ -284,7 +272,8 @@ def train_gpu(pack_path: str | Path, out: str | Path, *, minutes: float, split: 
     from .config import make_config
     from .export import export_run
     from .pack import read_pack, vgg_layer_index
-    from .train import pick_device, train
+    from ..inference.upscaler import pick_device
+    from .train import train
 
     one, two = stage_overrides(srresnet_set, srgan_set)
     one["seed"] = two["seed"] = seed
@@ -417,14 +406,8 @@ def train_gpu(pack_path: str | Path, out: str | Path, *, minutes: float, split: 
                "configs": {"srresnet": cfg1.to_dict() | {"max_steps": "fitted to the budget"},
                            "srgan": {**cfg2.to_dict(), "init_from": "the srresnet stage's EMA generator",
                                      "max_steps": "fitted to the budget"}}}
-    _write_text(out / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
-    _write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
+    atomic_write_bytes(out / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in rows).encode())
+    atomic_write_bytes(out / "summary.json", (json.dumps(summary, indent=2) + "\n").encode())
     if "srgan" not in exported:
         raise SuperResError(f"stopped after the {', '.join(stages) or 'setup'} stage; see {out / 'metrics.jsonl'}")
     return GpuRun(out, exported["srresnet"], exported["srgan"], out / "metrics.jsonl", summary)
-
-
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)

@@ -34,10 +34,12 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..metrics import psnr, ssim
+from ..fileio import atomic_write
+from ..inference.upscaler import pick_device
+from ..metrics import score
 from ..models import SRCNN, CompactSR, Discriminator, SRResNet, UNetDiscriminatorSN
 from ..resize import imresize
-from .config import TrainConfig, make_config
+from .config import TrainConfig, make_config, parse_overrides
 from .data import PairCache, PairSampler, find_images, load_validation
 
 __all__ = ["train", "TrainResult", "load_checkpoint", "build_generator", "held_out_split", "validate", "CKPT_NAME"]
@@ -73,16 +75,6 @@ def build_discriminator(cfg: TrainConfig) -> nn.Module:
     if cfg.discriminator == "unet":
         return UNetDiscriminatorSN(channels=cfg.d_channels)
     return Discriminator(crop_size=cfg.hr_crop, channels=cfg.d_channels)
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    return torch.device(name)
 
 
 def held_out_split(paths: list[Path], count: int) -> tuple[list[Path], list[Path]]:
@@ -185,9 +177,7 @@ def _hardware(device: torch.device) -> str:
 
 
 def _atomic_save(obj: Any, path: Path) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    atomic_write(path, lambda f: torch.save(obj, f))
 
 
 class _StopFlag:
@@ -239,11 +229,11 @@ def validate(gen: nn.Module, val: list, cfg: TrainConfig, device: torch.device,
     for i, (_name, lr, hr) in enumerate(val):
         lr = lr.to(device)
         sr = gen(lr).float().clamp(0, 1).cpu()
-        ps.append(psnr(sr, hr, shave=cfg.scale))
-        ss.append(ssim(sr, hr, shave=cfg.scale))
-        if lpips is not None and min(hr.shape[-2:]) - 2 * sh >= lpips.min_size:
-            a = (sr * 255).round()[..., sh:-sh, sh:-sh] / 255
-            ls.append(float(lpips(a, hr[..., sh:-sh, sh:-sh]).item()))
+        sc = score(sr, hr, sh, lpips=lpips)  # as `superres eval` measures: 8-bit, shaved, Y (LPIPS: RGB)
+        ps.append(sc.psnr)
+        ss.append(sc.ssim)
+        if sc.lpips is not None:
+            ls.append(sc.lpips)
         if i == 0:
             bic = imresize(lr.cpu(), scale=cfg.scale).clamp(0, 1)
             row = torch.cat([bic, sr, hr], dim=3)[0]
@@ -274,9 +264,7 @@ def _write_curves(run_dir: Path) -> None:
     for c in charts:
         im.paste(c, (0, y))
         y += c.height
-    tmp = run_dir / "curves.png.tmp"
-    im.save(tmp, format="PNG")
-    os.replace(tmp, run_dir / "curves.png")
+    atomic_write(run_dir / "curves.png", lambda f: im.save(f, format="PNG"))
 
 
 # ---------------------------------------------------------------------------
@@ -320,7 +308,7 @@ def train(recipe: str, data: list[str | Path], run_dir: str | Path, *, config_fi
         recipe = saved.pop("recipe")
         cfg = make_config(recipe, None, saved)
         if overrides:
-            cfg = make_config(recipe, None, {**cfg.to_dict(), **_pairs(overrides)})
+            cfg = make_config(recipe, None, {**cfg.to_dict(), **parse_overrides(overrides)})
         changed = {k: v for k, v in cfg.to_dict().items() if saved.get(k, v) != v and k != "recipe"}
         fixed = sorted(set(changed) & _FIXED_ON_RESUME)
         if fixed:
@@ -332,7 +320,7 @@ def train(recipe: str, data: list[str | Path], run_dir: str | Path, *, config_fi
             raise FileExistsError(f"{run_dir} already holds a run; use --resume or another folder")
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    device = pick_device(cfg.device)
+    device = pick_device(cfg.device, local_rank=int(os.environ.get("LOCAL_RANK", 0)))
     if is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "samples").mkdir(exist_ok=True)
@@ -679,13 +667,3 @@ def train(recipe: str, data: list[str | Path], run_dir: str | Path, *, config_fi
     if world > 1:
         torch.distributed.barrier()
     return TrainResult(run_dir, (ema if ema is not None else _unwrap(gen)).eval(), step, flag.stop)
-
-
-def _pairs(overrides: list[str] | dict) -> dict:
-    if isinstance(overrides, dict):
-        return dict(overrides)
-    out = {}
-    for item in overrides:
-        k, _, v = item.partition("=")
-        out[k.strip()] = v
-    return out

@@ -27,13 +27,14 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError, SuperResError
+from ..io.images import UPSCALE_INPUT_EXTENSIONS
 
 __all__ = ["ServeSettings", "Workspace", "ModelChoice", "model_choices", "check_upload", "ImageJob",
            "upscale_image_job", "CompareJob", "compare_job", "AnimationJob", "animation_job",
            "IMAGE_EXTENSIONS", "ANIMATION_EXTENSIONS", "public_message", "animation_html", "SERVE_MAX_PIXELS"]
 
 #: still-image uploads (what ``superres upscale`` reads)
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif")
+IMAGE_EXTENSIONS = tuple(sorted(UPSCALE_INPUT_EXTENSIONS))  # what superres upscale takes
 #: uploads that may be animated (the first three may also be stills)
 ANIMATION_EXTENSIONS = (".gif", ".png", ".apng", ".webp")
 
