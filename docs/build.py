@@ -481,8 +481,25 @@ def step_text(env, args) -> dict:
             for f in sorted(set(BLOCK_FILES.values()))}
 
 
+ARTEFACT_DIR = ROOT / "docs" / "images" / "artefacts"
+ARTEFACT_MODELS = ["srresnet-x4", "srgan-x4", "srgan-x4-fast"]
+
+
+def step_artefacts(env, args) -> dict:
+    """Labelled 4x-nearest mosaics (bicubic | models | reference) of the worst windows the artefact
+    measure finds on the bundled photos (fur, fabric, text on a mug) and the synthetic scenes."""
+    rel = ARTEFACT_DIR.relative_to(ROOT)
+    models = [m for m in ARTEFACT_MODELS if m in MODELS]
+    cmd = [sys.executable, "benchmarks/artefacts.py", *models, "--photos", "examples/images", "--names", "chelsea",
+           "coffee", "--crops", str(rel), "--rows", "6", "--overwrite", "--json", str(rel / "figures.json")]
+    _run(cmd, env)
+    shown = " ".join(cmd[1:])
+    return {str(rel / f"artefact_crops_{kind}.png"): {"command": shown, "models": models}
+            for kind in ("photos", "synthetic")}
+
+
 STEPS = {"eval": step_eval, "compare": step_compare, "gif": step_gif, "animation": step_animation,
-         "notebook": step_notebook, "text": step_text}
+         "artefacts": step_artefacts, "notebook": step_notebook, "text": step_text}
 
 
 def update_manifest(entries: dict) -> None:
