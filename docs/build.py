@@ -307,17 +307,9 @@ def _now() -> str:
 
 
 def _machine() -> str:
-    import platform
+    from superres.inference.optimize import cpu_name
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} CPUs"
+    return f"{cpu_name()}, {os.cpu_count()} CPUs"
 
 
 def step_eval(env, args) -> dict:

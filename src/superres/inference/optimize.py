@@ -270,6 +270,20 @@ def optimize_for_inference(model: nn.Module, device: torch.device, channels_last
     return fast.eval()
 
 
+def cpu_name() -> str:
+    """The CPU's model name (/proc/cpuinfo on Linux, else what ``platform`` knows)."""
+    import platform
+
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def cpu_has_bf16() -> bool:
     """True when the CPU has native bfloat16 arithmetic (AVX-512 BF16 or AMX)."""
     try:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import platform
 import signal
 import time
 import warnings
@@ -165,15 +164,9 @@ def _init_generator(gen: nn.Module, source: str) -> str:
 def _hardware(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {torch.get_num_threads()} threads"
+    from ..inference.optimize import cpu_name
+
+    return f"{cpu_name()}, {torch.get_num_threads()} threads"
 
 
 def _atomic_save(obj: Any, path: Path) -> None:
