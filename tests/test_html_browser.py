@@ -150,17 +150,24 @@ class CDP:
         os.close(self._res_r)
 
 
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory):
+def start_browser(tmp_path_factory, *size: int) -> CDP:
+    """A headless Chromium driven over CDP, or a skip saying why there is none (shared by the
+    browser tests of this module and of tests/test_serve_browser.py)."""
     path = find_browser()
     if path is None:
         pytest.skip("no Chromium/Chrome installed (apt-get install chromium, or set SUPERRES_CHROMIUM)")
-    cdp = CDP(path, tmp_path_factory.mktemp("chromium-profile"))
+    cdp = CDP(path, tmp_path_factory.mktemp("chromium-profile"), *size)
     try:
         cdp.send("Browser.getVersion", session=False, timeout=30)
     except (TimeoutError, RuntimeError) as e:
         cdp.close()
         pytest.skip(f"{path} did not start in headless mode: {e}")
+    return cdp
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    cdp = start_browser(tmp_path_factory)
     yield cdp
     cdp.close()
 

@@ -31,7 +31,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from test_html_browser import CDP, find_browser
+from test_html_browser import CDP, start_browser
 
 if importlib.util.find_spec("gradio") is None:  # not imported here: Gradio writes to its temp folder on import
     pytest.skip("Gradio not installed (pip install 'superres[web]')", allow_module_level=True)
@@ -95,15 +95,7 @@ def server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
-    path = find_browser()
-    if path is None:
-        pytest.skip("no Chromium/Chrome installed (apt-get install chromium, or set SUPERRES_CHROMIUM)")
-    cdp = CDP(path, tmp_path_factory.mktemp("chromium-profile"), 1280, 1000)
-    try:
-        cdp.send("Browser.getVersion", session=False, timeout=30)
-    except (TimeoutError, RuntimeError) as e:
-        cdp.close()
-        pytest.skip(f"{path} did not start in headless mode: {e}")
+    cdp = start_browser(tmp_path_factory, 1280, 1000)
     yield cdp
     cdp.close()
 
