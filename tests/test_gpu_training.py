@@ -201,7 +201,7 @@ def test_gpu_srgan_stage_follows_srgan_x4_toml():
     import tomllib
 
     toml = tomllib.loads((ROOT / "examples" / "training" / "srgan-x4.toml").read_text())
-    schedule = {"init_from", "max_steps", "val_every", "ckpt_every", "log_every", "threads"}
+    schedule = {"init_from", "max_steps", "lr_milestone", "val_every", "ckpt_every", "log_every", "threads"}
     for k, v in toml.items():
         if k not in schedule:
             assert GPU_SRGAN.get(k, make_config("srgan", overrides={"init_from": "x"}).to_dict()[k]) == v, k

@@ -36,7 +36,7 @@ def photo_dir(tmp_path):
 def test_config_defaults_are_the_papers():
     c = make_config("srgan", overrides={"init_from": "x.safetensors"})
     assert (c.lr, c.batch_size, c.hr_crop, c.adv_weight) == (1e-4, 16, 96, 1e-3)
-    assert c.vgg_scale == pytest.approx(1 / 12.75) and c.lr_schedule == "step_half"
+    assert c.vgg_scale == pytest.approx(255 * 0.226 / 12.75) and c.lr_schedule == "step_half"
     s = make_config("srcnn")
     assert (s.hr_crop, s.batch_size, s.srcnn_f1, s.srcnn_f2, s.srcnn_f3) == (33, 128, 9, 5, 5)
 
@@ -569,3 +569,102 @@ def test_validating_on_a_benchmark_test_set_warns(photo_dir, tmp_path):
     with pytest.warns(UserWarning, match="test set steers this run"):
         train("srresnet", [photo_dir], tmp_path / "r", overrides=dict(TINY, max_steps=1), val=[val],
               cache_dir=tmp_path / "c", progress=False)
+
+
+# --- issue 21: the content loss's scale and the defects of the GAN stage ---------------------------
+
+def test_content_scale_matches_caffe_convention():
+    """PAPER_VGG_SCALE reproduces the paper's Caffe-convention content loss (features / 12.75 of a VGG
+    fed 255 * (x - mean)), and with it the paper's content / adversarial gradient ratio.
+
+    The Caffe twin of a torchvision-convention trunk has the same weights, except that its first layer
+    takes 0..255 mean-subtracted input: each input channel's weights are multiplied by mean(std) / std_c.
+    Bias-free, the twin's features are then exactly 255 * mean(std) times ours (positive homogeneity),
+    which is the derivation in training/config.py."""
+    from superres.models import Discriminator
+    from superres.training.config import IMAGENET_STD, PAPER_VGG_SCALE
+    from superres.training.losses import IMAGENET_MEAN, ContentLoss, VGGFeatures, generator_adversarial_loss
+
+    torch.manual_seed(0)
+    vgg = VGGFeatures("vgg16", "conv3_3")  # random weights stand in for ImageNet's
+    for m in vgg.features:
+        if isinstance(m, torch.nn.Conv2d):
+            m.bias.data.zero_()
+    twin = VGGFeatures("vgg16", "conv3_3")
+    twin.load_state_dict(vgg.state_dict())
+    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    twin.features[0].weight.data *= std.mean() / std
+    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+
+    def caffe_features(x):  # 0..255, mean subtracted, not divided by std (the channel order is the weights')
+        return twin.features(255 * (x - mean))
+
+    hr = torch.rand(2, 3, 32, 32)
+    sr = (hr + 0.05 * torch.randn_like(hr)).clamp(0, 1)
+    paper = torch.nn.functional.mse_loss(caffe_features(sr) / 12.75, caffe_features(hr) / 12.75)
+    ours = ContentLoss(vgg, PAPER_VGG_SCALE)(sr, hr)
+    assert ours.item() == pytest.approx(paper.item(), rel=1e-4)
+
+    disc = Discriminator(crop_size=32, channels=8)
+
+    def ratio(loss_fn):
+        x = sr.clone().requires_grad_(True)
+        g_content, = torch.autograd.grad(loss_fn(x), x)
+        x = sr.clone().requires_grad_(True)
+        g_adv, = torch.autograd.grad(1e-3 * generator_adversarial_loss(disc(x)), x)
+        return (g_content.norm() / g_adv.norm()).item()
+
+    r_paper = ratio(lambda x: torch.nn.functional.mse_loss(caffe_features(x) / 12.75, caffe_features(hr) / 12.75))
+    assert ratio(lambda x: ContentLoss(vgg, PAPER_VGG_SCALE)(x, hr)) == pytest.approx(r_paper, rel=1e-3)
+    # the old 1/12.75 on torchvision's convention: (255 * 0.226)^2 ~= 3,300 times weaker than the paper's
+    old = ratio(lambda x: ContentLoss(vgg, 1 / 12.75)(x, hr))
+    assert old * (255 * std.mean().item()) ** 2 == pytest.approx(r_paper, rel=1e-3)
+    assert make_config("srgan", overrides={"init_from": "x"}).vgg_scale == pytest.approx(4.52, abs=0.01)
+
+
+def test_ema_averages_batchnorm_statistics():
+    from superres.training.train import ema_update
+
+    a, b = torch.nn.BatchNorm2d(3), torch.nn.BatchNorm2d(3)
+    b.running_mean.fill_(1.0)
+    b.running_var.fill_(3.0)
+    b.num_batches_tracked.fill_(7)
+    ema_update(a, b, 0.9)
+    assert torch.allclose(a.running_mean, torch.full((3,), 0.1))  # averaged like the weights, not copied
+    assert torch.allclose(a.running_var, torch.full((3,), 0.9 * 1 + 0.1 * 3))
+    assert int(a.num_batches_tracked) == 7
+
+
+def test_step_schedule_drops_at_a_step_count_and_warmup_ramps():
+    from superres.training.train import learning_rate
+
+    cfg = make_config("srgan", overrides={"init_from": "x", "max_steps": 1000})
+    assert cfg.lr_milestone == 100_000  # the paper's 1e5, whatever max_steps says
+    assert learning_rate(cfg, 999) == pytest.approx(1e-4)
+    cfg = make_config("srgan", overrides={"init_from": "x", "lr_milestone": 300})
+    assert learning_rate(cfg, 299) == pytest.approx(1e-4) and learning_rate(cfg, 300) == pytest.approx(1e-5)
+    cfg = make_config("srgan", overrides={"init_from": "x", "warmup_steps": 10})
+    assert learning_rate(cfg, 0) == pytest.approx(1e-5) and learning_rate(cfg, 4) == pytest.approx(5e-5)
+    assert learning_rate(cfg, 9) == pytest.approx(1e-4) and learning_rate(cfg, 500) == pytest.approx(1e-4)
+    with pytest.raises(ConfigError, match="warmup_steps"):
+        make_config("srgan", overrides={"init_from": "x", "warmup_steps": -1})
+
+
+def test_srgan_with_clamped_output_and_warmup_trains(photo_dir, tmp_path, monkeypatch):
+    """clamp_output: the losses see what a user gets, so a run with it still trains and logs."""
+    from superres.models import SRResNet
+    from superres.training import losses
+    from superres.training.train import train
+    from superres.weights import save_weights
+
+    init = save_weights(SRResNet(channels=8, n_blocks=1), tmp_path / "init.safetensors", dtype=torch.float32)
+    monkeypatch.setattr(losses, "build_vgg", lambda net, layer, w: (losses.VGGFeatures("vgg16", "conv2_2"), "random"))
+    over = dict(TINY, init_from=str(init), max_steps=2, hr_crop=32, clamp_output=True, warmup_steps=5,
+                consistency_weight=1.0)
+    with pytest.warns(UserWarning):
+        run = train("srgan", [photo_dir], tmp_path / "g", overrides=over, cache_dir=tmp_path / "c",
+                    progress=False).run_dir
+    rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    last = [r for r in rows if "d_loss" in r][-1]
+    assert last["step"] == 2 and last["lr"] == pytest.approx(4e-5)  # the 2nd step of a 5-step warm-up: 2/5 of lr
+    assert last["g_consist"] >= 0 and np.isfinite(last["loss"])

@@ -16,9 +16,29 @@ from typing import Any
 
 from ..errors import SuperResError
 
-__all__ = ["RECIPES", "TrainConfig", "ConfigError", "make_config", "parse_overrides"]
+__all__ = ["PAPER_VGG_SCALE", "IMAGENET_STD", "RECIPES", "TrainConfig", "ConfigError", "make_config", "parse_overrides"]
 
 RECIPES = ("srresnet", "srgan", "srcnn")
+IMAGENET_STD = (0.229, 0.224, 0.225)  # torchvision's input normalisation (the VGG and AlexNet here)
+
+# The content loss's scale, derived for the VGG convention used here.
+#
+# The paper rescales VGG19 feature maps by 1/12.75. Its VGG is the Caffe (and Keras) one: input
+# x_caffe = 255 * (x - mean), x in [0, 1], BGR, the mean subtracted and *not* divided by the std.
+# Here VGG is torchvision's: x_tv = (x - mean) / std. The same image therefore enters here
+# 255 * std ~= 57.6 times smaller: x_caffe = 255 * std * x_tv (per channel; std ~= 0.226).
+# A conv/ReLU/max-pool trunk is positively homogeneous, phi(k * x) = k * phi(x) (biases aside,
+# which are small beside ImageNet-scale activations), so a network trained in one convention
+# computes, in its own units, what the other computes scaled by that factor:
+#     phi_caffe(x_caffe) / 12.75  ~=  phi_tv(x_tv) * (255 * std / 12.75)  =  phi_tv(x_tv) * 4.52
+# The paper's loss is the MSE of those rescaled maps, so the factor below reproduces the paper's
+# content loss -- and its balance against the 1e-3 adversarial term -- with torchvision's VGG.
+# Using 1/12.75 directly (as this project did before issue 21) made the content loss
+# 57.6^2 ~= 3,300 times smaller than the paper's, so the adversarial term (and every patch
+# added to the recipe) weighed ~3,300 times more than the paper intended.
+# tests/test_training.py::test_content_scale_matches_caffe_convention checks the identity on a
+# bias-free trunk, and the content / adversarial gradient ratio it implies.
+PAPER_VGG_SCALE = 255.0 * (sum(IMAGENET_STD) / 3) / 12.75
 
 
 class ConfigError(SuperResError):
@@ -60,11 +80,17 @@ class TrainConfig:
     # cosine_restarts: the cosine cycle restarts at lr every this many steps (SGDR, Loshchilov & Hutter
     # 2017; BasicSR's MSRResNet uses 250k-step cycles). A restart lets a converged run leave a flat basin.
     restart_every: int = 0  # 0 = one cycle over max_steps (same as cosine)
-    lr_step_factor: float = 0.1  # step_half: lr multiplier for the second half (paper: 1e-4 -> 1e-5)
+    lr_step_factor: float = 0.1  # step_half: lr multiplier after lr_milestone (paper: 1e-4 -> 1e-5)
+    # step_half: the step at which lr drops (paper: 1e5 updates at 1e-4, then 1e5 at 1e-5). A step
+    # count, not half of max_steps: a short run must not drop to 1e-5 after a few hundred steps.
+    lr_milestone: int = 100_000
     beta1: float = 0.9  # Adam betas (paper: 0.9, default 0.999)
     beta2: float = 0.999
     weight_decay: float = 0.0
     grad_clip: float = 0.0  # 0 = off
+    # linear lr warm-up over this many steps (0 = off). A GAN stage starts a *fresh* Adam on a converged
+    # network: its first steps, before the moment estimates settle, are lr-sized in every direction.
+    warmup_steps: int = 0
     # exponential moving average of the generator's weights, validated, snapshotted and exported in
     # place of the raw weights (ESRGAN/Real-ESRGAN use 0.999). It smooths the step-to-step noise that
     # GAN training and high learning rates add, at no training cost. 0 = off (the paper).
@@ -75,7 +101,9 @@ class TrainConfig:
     vgg_net: str = "vgg19"  # paper: VGG19; falls back to vgg16 when VGG19 weights are unavailable
     vgg_layer: str = "conv5_4"  # paper's phi_5,4 (before ReLU? paper: after activation); vgg16 -> conv5_3
     vgg_weights: str = ""  # path to a torchvision-layout state dict; "" = fetch/cached official URL
-    vgg_scale: float = 1 / 12.75  # paper: feature maps rescaled by 1/12.75
+    # paper: Caffe-convention feature maps rescaled by 1/12.75, which is 4.52 in torchvision's convention
+    # (losses.PAPER_VGG_SCALE says why); before issue 21 this was 1/12.75, ~3,300x too weak a content loss
+    vgg_scale: float = PAPER_VGG_SCALE
     adv_weight: float = 1e-3  # paper: 1e-3 x adversarial loss
     pixel_weight: float = 0.0  # optional pixel term in the generator loss (paper: 0)
     # the pixel loss of the srresnet recipe and of srgan's pixel term: mse (the paper) or l1, which
@@ -114,6 +142,9 @@ class TrainConfig:
     # (Wang et al. 2018) traced GAN-stage artefacts and instability to BN's train/test gap.
     # Paper: False (SRGAN trains BN normally); meant for the SRGAN stage, after SRResNet has set them.
     freeze_bn: bool = False
+    # losses see the generator's output clamped to [0, 1], as every picture a user gets is; without it the
+    # SRGAN stage can spend its steps on values the output clamp throws away (the course model ends in tanh)
+    clamp_output: bool = False
 
     # --- running -----------------------------------------------------------
     seed: int = 0
@@ -172,6 +203,8 @@ class TrainConfig:
             raise ConfigError(f"pixel_loss must be mse or l1, got {self.pixel_loss!r}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ConfigError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+        if self.warmup_steps < 0:
+            raise ConfigError(f"warmup_steps must be >= 0, got {self.warmup_steps}")
         if self.restart_every < 0:
             raise ConfigError(f"restart_every must be >= 0, got {self.restart_every}")
         if self.precision not in ("fp32", "bf16", "fp16"):
@@ -180,7 +213,7 @@ class TrainConfig:
             raise ConfigError(f"generator must be srresnet or compact, got {self.generator!r}")
         if self.vgg_net not in ("vgg16", "vgg19"):
             raise ConfigError(f"vgg_net must be vgg16 or vgg19, got {self.vgg_net!r}")
-        for name in ("batch_size", "max_steps", "hr_crop", "log_every", "ckpt_every"):
+        for name in ("batch_size", "max_steps", "hr_crop", "log_every", "ckpt_every", "lr_milestone"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
 

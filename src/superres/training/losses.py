@@ -21,6 +21,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .config import IMAGENET_STD, PAPER_VGG_SCALE
+
 __all__ = ["VGG_URLS", "VGGFeatures", "VGGTaps", "ContentLoss", "PerceptualLoss", "parse_layer_weights",
            "generator_adversarial_loss", "discriminator_loss", "ldl_loss", "load_torchvision_features"]
 
@@ -34,7 +36,7 @@ _PLANS = {
     "vgg19": [[64, 64], [128, 128], [256] * 4, [512] * 4, [512] * 4],
 }
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+
 
 
 def _is_url(text: str) -> bool:
@@ -273,7 +275,7 @@ def build_vgg(net: str, layer: str, weights: str = "") -> tuple[VGGFeatures, str
 class ContentLoss(nn.Module):
     """MSE between scaled VGG feature maps of SR and HR (paper eq. 5)."""
 
-    def __init__(self, vgg: VGGFeatures, scale: float = 1 / 12.75) -> None:
+    def __init__(self, vgg: VGGFeatures, scale: float = PAPER_VGG_SCALE) -> None:
         super().__init__()
         self.vgg, self.scale = vgg, scale
 

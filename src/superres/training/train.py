@@ -87,8 +87,14 @@ def held_out_split(paths: list[Path], count: int) -> tuple[list[Path], list[Path
 
 
 def learning_rate(cfg: TrainConfig, step: int) -> float:
-    if cfg.lr_schedule == "step_half":
-        return cfg.lr * (cfg.lr_step_factor if step >= cfg.max_steps // 2 else 1.0)
+    """The schedule's lr at ``step``, times the linear warm-up ramp (``warmup_steps``)."""
+    ramp = min(1.0, (step + 1) / cfg.warmup_steps) if cfg.warmup_steps else 1.0
+    return ramp * _scheduled_lr(cfg, step)
+
+
+def _scheduled_lr(cfg: TrainConfig, step: int) -> float:
+    if cfg.lr_schedule == "step_half":  # a step-count milestone, as the paper's (not a fraction of max_steps)
+        return cfg.lr * (cfg.lr_step_factor if step >= cfg.lr_milestone else 1.0)
     if cfg.lr_schedule == "cosine":
         return cfg.lr_min + 0.5 * (cfg.lr - cfg.lr_min) * (1 + math.cos(math.pi * min(step, cfg.max_steps) / cfg.max_steps))
     if cfg.lr_schedule == "cosine_restarts":
@@ -105,11 +111,20 @@ def pixel_loss(sr: torch.Tensor, hr: torch.Tensor, kind: str) -> torch.Tensor:
 
 @torch.no_grad()
 def ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
-    """ema <- decay * ema + (1 - decay) * model for parameters; buffers (BatchNorm statistics) copied."""
+    """ema <- decay * ema + (1 - decay) * model, for parameters *and* floating-point buffers.
+
+    BatchNorm's running mean/variance are averaged like the weights they normalise: copying the
+    live model's statistics (as this did before) pairs averaged weights with the statistics of
+    the latest weights, a network that was never trained. Integer buffers (``num_batches_tracked``)
+    are copied.
+    """
     for e, p in zip(ema.parameters(), model.parameters()):
         e.lerp_(p.detach(), 1.0 - decay)
     for e, b in zip(ema.buffers(), model.buffers()):
-        e.copy_(b)
+        if e.is_floating_point():
+            e.lerp_(b, 1.0 - decay)
+        else:
+            e.copy_(b)
 
 
 # what a resumed run may not change: the model's shape, the data it sees, the loss it optimises
@@ -447,11 +462,15 @@ def train(recipe: str, data: list[str | Path], run_dir: str | Path, *, config_fi
 
     amp = cfg.amp_dtype
     use_amp = amp is not None and device.type in ("cpu", "cuda")
-    scaler = torch.amp.GradScaler("cuda") if (amp == torch.float16 and device.type == "cuda") else None
+    # fp16: one loss scaler per optimiser, each updated once per iteration. (One scaler shared by the D
+    # and G steps was updated twice per iteration, so each network's overflow check moved the other's scale.)
+    use_scaler = amp == torch.float16 and device.type == "cuda"
+    scalers = {id(opt): torch.amp.GradScaler("cuda") for opt in (opt_g, opt_d) if opt is not None} if use_scaler else {}
     autocast = lambda: torch.autocast(device.type, dtype=amp, enabled=use_amp)  # noqa: E731
     shave = (cfg.srcnn_f1 + cfg.srcnn_f2 + cfg.srcnn_f3 - 3) // 2 if cfg.recipe == "srcnn" else 0
 
     def backward_step(loss: torch.Tensor, opt: torch.optim.Optimizer, params) -> None:
+        scaler = scalers.get(id(opt))
         opt.zero_grad(set_to_none=True)
         if scaler is not None:
             scaler.scale(loss).backward()
@@ -563,6 +582,8 @@ def train(recipe: str, data: list[str | Path], run_dir: str | Path, *, config_fi
             else:  # srgan
                 with autocast():
                     sr = gen(lr_img)
+                if cfg.clamp_output:  # the losses judge the picture a user gets
+                    sr = sr.clamp(0, 1)
                 # (1) discriminator step on real HR vs detached SR
                 with autocast():
                     real_logits = disc(hr_img)
