@@ -668,3 +668,40 @@ def test_srgan_with_clamped_output_and_warmup_trains(photo_dir, tmp_path, monkey
     last = [r for r in rows if "d_loss" in r][-1]
     assert last["step"] == 2 and last["lr"] == pytest.approx(4e-5)  # the 2nd step of a 5-step warm-up: 2/5 of lr
     assert last["g_consist"] >= 0 and np.isfinite(last["loss"])
+
+
+def test_restart_point_continues_generator_and_discriminator(photo_dir, tmp_path, monkeypatch):
+    """write_restart_point: the EMA generator and D in float16 at a fixed folder; a new run continues from it."""
+    from superres.models import SRResNet
+    from superres.training import losses
+    from superres.training.export import write_restart_point
+    from superres.training.train import load_checkpoint, train
+    from superres.weights import load_weights, save_weights
+
+    init = save_weights(SRResNet(channels=8, n_blocks=1), tmp_path / "init.safetensors", dtype=torch.float32)
+    monkeypatch.setattr(losses, "build_vgg", lambda net, layer, w: (losses.VGGFeatures("vgg16", "conv2_2"), "random"))
+    over = dict(TINY, init_from=str(init), max_steps=2, hr_crop=32, d_channels=8, ema_decay=0.9)
+    with pytest.warns(UserWarning):
+        run = train("srgan", [photo_dir], tmp_path / "g", overrides=over, cache_dir=tmp_path / "c",
+                    progress=False).run_dir
+    info = write_restart_point(run, tmp_path / "restart")
+    assert info["step"] == 2 and info["ema"] and info["config"]["d_channels"] == 8
+    g, d = load_weights(tmp_path / "restart" / "generator.safetensors"), load_weights(tmp_path / "restart" / "discriminator.safetensors")
+    ck = load_checkpoint(run)
+    from safetensors.torch import load_file
+
+    stored = load_file(str(tmp_path / "restart" / "discriminator.safetensors"))
+    assert all(v.dtype == torch.float16 for v in stored.values() if v.is_floating_point())
+    for k, v in ck["ema"].items():  # the EMA, not the raw weights
+        assert torch.allclose(g.state_dict()[k].float(), v.float(), atol=1e-2, rtol=1e-2), k
+    with pytest.warns(UserWarning):
+        two = train("srgan", [photo_dir], tmp_path / "g2", cache_dir=tmp_path / "c", progress=False, stop_after=0,
+                    overrides=dict(over, init_from=str(tmp_path / "restart" / "generator.safetensors"),
+                                   init_disc_from=str(tmp_path / "restart" / "discriminator.safetensors"),
+                                   max_steps=1)).run_dir
+    d2 = load_checkpoint(two)["disc"]["state"]
+    moved = [k for k in d2 if d2[k].is_floating_point() and not torch.allclose(d2[k], d.state_dict()[k].float(), atol=1e-3)]
+    assert len(moved) < len(d2)  # started from the restart point's D (one step moves it a little)
+    with pytest.raises(ValueError, match="does not fit"):
+        train("srgan", [photo_dir], tmp_path / "g3", cache_dir=tmp_path / "c", progress=False,
+              overrides=dict(over, d_channels=16, init_disc_from=str(tmp_path / "restart" / "discriminator.safetensors")))

@@ -1,12 +1,12 @@
 """Fit a training run's length to a wall-clock deadline.
 
 A run given a deadline does not know its step count in advance, but its learning-rate
-schedule (cosine, step_half) is written in fractions of ``max_steps``. :class:`StepBudget`
+schedule (cosine) is written in fractions of ``max_steps`` (step_half's drop is a step count). :class:`StepBudget`
 measures the time per step once the first steps (CUDA autotuning, allocator warm-up) are
 over, and sets ``max_steps`` to what fits before the deadline, then corrects it once more
 a quarter of the way in, when the cost of validations and checkpoints is in the
-measurement too. Later corrections are not made: the schedule would jump (a step_half run
-could return to its first learning rate). Past the deadline, the run ends after the current
+measurement too. Later corrections are not made: the schedule would jump (a cosine run
+could return to a higher learning rate). Past the deadline, the run ends after the current
 step, with its final validation and checkpoint. The configured ``max_steps`` is a cap.
 """
 

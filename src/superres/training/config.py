@@ -63,6 +63,9 @@ class TrainConfig:
     srcnn_f3: int = 5
     srcnn_residual: bool = False  # paper: plain network (True = learn bicubic residual, VDSR-style)
     init_from: str = ""  # generator weights to start from (srgan: a trained SRResNet, required)
+    # srgan: discriminator weights to start from (a restart point's discriminator.safetensors, written by
+    # training.export.write_restart_point); "" = a fresh discriminator
+    init_disc_from: str = ""
 
     # --- data --------------------------------------------------------------
     hr_crop: int = 96  # SRGAN: 96x96 HR sub-images; SRCNN uses 33 (set by its recipe)

@@ -109,6 +109,44 @@ def model_from_run(run_dir: str | Path) -> torch.nn.Module:
     return model.eval()
 
 
+def write_restart_point(run_dir: str | Path, out_dir: str | Path) -> dict:
+    """A small restart point of a GAN run, for continuing it on another machine (issue 21).
+
+    ``out_dir/generator.safetensors`` (the EMA generator when the run keeps one) and
+    ``out_dir/discriminator.safetensors``, both float16 in the superres weights format, plus
+    ``out_dir/restart.json`` (step, wall time, the resolved config and the last validation).
+    Continue with ``--set init_from=out_dir/generator.safetensors
+    --set init_disc_from=out_dir/discriminator.safetensors`` and the same config: the optimisers
+    start afresh (their moments are 2x the weights' size and not worth carrying).
+    """
+    import json
+
+    from ..fileio import atomic_write_bytes
+    from ..models import ARCHITECTURES
+
+    run_dir, out_dir = Path(run_dir), Path(out_dir)
+    ck = load_checkpoint(run_dir)
+    if ck.get("disc") is None:
+        raise ValueError(f"{run_dir} is not a GAN run (its checkpoint has no discriminator)")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    gen = ARCHITECTURES[ck["model"]["arch"]](**ck["model"]["args"])
+    gen.load_state_dict(_generator_state(ck))
+    cfg = ck["config"]
+    disc = ARCHITECTURES["unet_discriminator_sn" if cfg.get("discriminator") == "unet" else "srgan_discriminator"](
+        **ck["disc"]["args"])
+    disc.load_state_dict(ck["disc"]["state"])
+    save_weights(gen, out_dir / "generator.safetensors", dtype=torch.float16)
+    save_weights(disc, out_dir / "discriminator.safetensors", dtype=torch.float16)
+    rows = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines() if x.strip()] \
+        if (run_dir / "metrics.jsonl").is_file() else []
+    last_val = next((r for r in reversed(rows) if "val_psnr" in r), None)
+    info = {"run": run_dir.name, "step": int(ck["step"]), "elapsed_s": float(ck.get("elapsed_s", 0.0)),
+            "ema": ck.get("ema") is not None, "init_from": ck.get("init_from", ""), "last_validation": last_val,
+            "config": cfg}
+    atomic_write_bytes(out_dir / "restart.json", (json.dumps(info, indent=2) + "\n").encode())
+    return info
+
+
 def _generator_state(ck: dict) -> dict:
     """The weights a run validates and ships: the EMA generator's when the run keeps one."""
     return ck["ema"] if ck.get("ema") is not None else ck["model"]["state"]

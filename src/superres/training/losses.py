@@ -3,7 +3,8 @@
 Ledig et al. 2017, eq. (3)-(6): the perceptual loss is the VGG content loss
 plus 1e-3 x the adversarial loss. The content loss is the MSE between VGG
 feature maps phi_{i,j} (the j-th convolution, after its ReLU, before the i-th
-max-pooling) of the SR and HR images, with feature maps scaled by 1/12.75.
+max-pooling) of the SR and HR images, with feature maps scaled by 1/12.75 -- for Caffe's VGG
+convention; :data:`superres.training.config.PAPER_VGG_SCALE` is the same scale for torchvision's.
 
 VGG is written here in plain PyTorch (torchvision is not needed); weights are
 torchvision's ImageNet weights in its ``vgg{16,19}().features`` layout, fetched

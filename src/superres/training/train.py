@@ -176,6 +176,18 @@ def _init_generator(gen: nn.Module, source: str) -> str:
     return str(p)
 
 
+def _init_discriminator(disc: nn.Module, source: str) -> None:
+    """Load discriminator weights from a restart point (superres weights of the same architecture)."""
+    from ..weights import load_weights
+
+    loaded = load_weights(source)
+    if loaded.info.arch != disc.info.arch or loaded.args != disc.args:
+        raise ValueError(f"{source}: a {loaded.info.arch} discriminator {loaded.args} does not fit the configured "
+                         f"{disc.info.arch} {disc.args} (set discriminator / d_channels / hr_crop as the run that "
+                         "wrote it)")
+    disc.load_state_dict({k: v.float() for k, v in loaded.state_dict().items()})
+
+
 def _hardware(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
@@ -390,6 +402,8 @@ def train(recipe: str, data: list[str | Path], run_dir: str | Path, *, config_fi
                              generator_adversarial_loss, grid_loss, ldl_loss, parse_layer_weights)
 
         disc = build_discriminator(cfg).to(device)
+        if cfg.init_disc_from and ckpt is None:
+            _init_discriminator(disc, cfg.init_disc_from)
         if cfg.content == "perceptual":
             layer_w = parse_layer_weights(cfg.perceptual_layers)
             deepest = max(layer_w, key=lambda name: tuple(int(t) for t in name.removeprefix("conv").split("_")))

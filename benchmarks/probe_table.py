@@ -1,0 +1,130 @@
+"""Issue-21 probe table: validation figures, colour shift and the artefact measure of GAN-stage runs.
+
+    TORCH_HOME=../shared/weights python benchmarks/probe_table.py runs/probe-* [--step 500] [--json out.json]
+
+For each run folder, at validation step N (default: the last one every run has), the EMA snapshot
+(``snapshots/step_N.safetensors``) is scored:
+
+* ``PSNR-Y`` / ``LPIPS``: as the run logged them on the held-out slice (EMA; raw weights in brackets);
+* ``mean shift R/G/B``: the per-channel mean of (output - reference) in levels (0-255) over all 8
+  held-out images (4 px shaved): a learned colour cast shows here;
+* ``flat shift``: the largest colour shift on flat or grey areas of those images
+  (:func:`superres.artefacts.colour_shift`);
+* ``grid`` / ``chroma`` / ``colour``: :func:`superres.artefacts.measure` on the synthetic scenes
+  (bark, water, fur, edges, flat colours, grey text), with the verdict against its thresholds.
+
+The slice is held out of training (``training.train.held_out_split``); Set5/Set14 are not used.
+Needs ``../shared`` for the slice.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_rows(run: Path) -> tuple[dict, list[dict]]:
+    cfg = json.loads((run / "config.json").read_text())
+    rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines() if x.strip()]
+    return cfg, rows
+
+
+def to_uint8(t) -> np.ndarray:
+    return (t.clamp(0, 1)[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import torch
+
+    import superres
+    from superres.artefacts import measure, synthetic_scenes
+    from superres.artefacts import colour_shift as flat_shift
+    from superres.resize import imresize
+    from superres.training.config import make_config
+    from superres.training.data import find_images, load_validation
+    from superres.training.train import held_out_split
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("runs", nargs="+", type=Path)
+    ap.add_argument("--step", type=int, default=0, help="validation step to compare (default: last common)")
+    ap.add_argument("--data", nargs="+", default=[str(ROOT.parent / "shared/data/train-hr"),
+                                                  str(ROOT.parent / "shared/data/train-291")])
+    ap.add_argument("--models", nargs="*", default=["srresnet-x4", "srgan-x4"],
+                    help="registry models scored the same way, as reference rows (default: the probes' start and "
+                         "the shipped srgan-x4)")
+    ap.add_argument("--json", help="also write the rows here")
+    args = ap.parse_args(argv)
+    loaded = {r: run_rows(r) for r in args.runs}
+    steps = [{x["step"] for x in rows if "val_psnr" in x} for _, rows in loaded.values()]
+    common = set.intersection(*steps) if steps else set()
+    step = args.step or (max(common) if common else 0)
+    cfg0 = make_config("srresnet")
+    _, held = held_out_split(find_images(args.data), cfg0.val_count)
+    val = load_validation(None, cfg0.scale, cfg0.val_max_side, fallback=held)
+    scenes = synthetic_scenes()
+    scene_lr = {k: imresize(torch.from_numpy(v).permute(2, 0, 1)[None].float() / 255, scale=0.25).clamp(0, 1)
+                for k, v in scenes.items()}
+    keys = ("vgg_layer", "vgg_scale", "content", "adv_weight", "gan_loss", "discriminator", "pixel_loss", "pixel_weight",
+            "consistency_weight", "grid_weight", "ldl_weight", "freeze_bn", "clamp_output", "warmup_steps")
+    base = make_config("srgan", overrides={"init_from": "x"}).to_dict()
+    out = []
+    print(f"Held-out slice (8 training photos never trained on), step {step}; EMA (raw in brackets).\n")
+    print("| run | changes from the srgan defaults | PSNR-Y | LPIPS | mean shift R/G/B | flat shift | "
+          "grid / chroma / colour (synthetic) | s/step |")
+    print("|---|---|---:|---:|---|---:|---|---:|")
+    from superres.lpips import cached_lpips
+    from superres.training.train import validate
+
+    lp_net = cached_lpips("alex")
+    for name in args.models:  # reference rows: scored here as a run's validation scores its EMA
+        with torch.inference_mode():
+            p, _, _, lp = validate(superres.load_model(name).eval(), val, cfg0, torch.device("cpu"), lpips=lp_net)
+        loaded[Path(name)] = ({"reference": name}, [{"step": step, "val_psnr": p, "val_lpips": lp}])
+    for run, (cfg, rows) in loaded.items():
+        v = next((x for x in rows if x.get("step") == step and "val_psnr" in x), None)
+        snap = run / "snapshots" / f"step_{step:07d}.safetensors"
+        if "reference" in cfg:
+            snap = Path(cfg["reference"])
+        elif v is None or not snap.is_file():
+            print(f"| {run.name} | no validation / snapshot at step {step} | | | | | | |")
+            continue
+        model = superres.load_model(str(snap)).eval()
+        errs, flats = [], []
+        with torch.inference_mode():
+            for _name, lr, hr in val:
+                sr = to_uint8(model(lr).float())[4:-4, 4:-4].astype(np.float64)
+                ref = to_uint8(hr)[4:-4, 4:-4].astype(np.float64)
+                errs.append((sr - ref).reshape(-1, 3))
+                flats.append(flat_shift(sr, ref))
+            pairs = [(to_uint8(model(scene_lr[k]).float()), scenes[k]) for k in scenes]
+        mean = np.concatenate(errs).mean(0)
+        rep = measure(pairs)
+        fails = rep.failures()
+        sps = [x["s_per_step"] for x in rows if "s_per_step" in x and x["step"] <= step]
+        changes = "(shipped model)" if "reference" in cfg else ", ".join(f"{k}={cfg[k]:.4g}" if isinstance(cfg[k], float) else f"{k}={cfg[k]}"
+                            for k in keys if k in cfg and cfg[k] != base.get(k))
+        row = {"run": run.name, "step": step, "changes": changes, "psnr": v["val_psnr"], "lpips": v.get("val_lpips"),
+               "raw_psnr": v.get("val_raw_psnr"), "raw_lpips": v.get("val_raw_lpips"), "mean_shift": mean.tolist(),
+               "flat_shift": max(flats), "artefacts": rep.as_dict(), "failures": fails,
+               "s_per_step": sps[-1] if sps else None}
+        out.append(row)
+        lp = f"{row['lpips']:.3f} ({row['raw_lpips']:.3f})" if row["raw_lpips"] is not None else f"{row['lpips']:.3f}"
+        ps = f"{row['psnr']:.2f} ({row['raw_psnr']:.2f})" if row["raw_psnr"] is not None else f"{row['psnr']:.2f}"
+        verdict = "clean" if not fails else "FAIL " + "; ".join(f.split(" >")[0] for f in fails)
+        sp = f"{row['s_per_step']:.2f}" if row["s_per_step"] else ""
+        print(f"| {run.name} | {changes} | {ps} | {lp} | {mean[0]:+.1f} / {mean[1]:+.1f} / {mean[2]:+.1f} | "
+              f"{row['flat_shift']:.1f} | {rep.grid:.2f} / {rep.chroma:.2f} / {rep.colour:.2f} {verdict} | {sp} |",
+              flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps({"step": step, "rows": out}, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
