@@ -20,7 +20,7 @@ from PIL import Image
 from superres import catalogue
 from superres.catalogue import Archive, CatalogueEntry, OfflineError, UnverifiedError, WeightFile
 from superres.cli import main
-from superres.training.download import ChecksumError, DownloadError
+from superres.download import ChecksumError, DownloadError
 
 
 def _sha(data: bytes) -> str:

@@ -350,7 +350,7 @@ def is_cached(entry: CatalogueEntry) -> bool:
 # --- fetching --------------------------------------------------------------------------------------
 
 def _remote(url: str, filename: str, sha256: str | None, size: int | None):
-    from .training.download import RemoteFile
+    from .download import RemoteFile
 
     return RemoteFile(url, filename, sha256, size)
 
@@ -365,7 +365,7 @@ def _refuse_unverified(entry: CatalogueEntry, wf: WeightFile) -> UnverifiedError
 
 def _verified(path: Path, wf: WeightFile, *, delete: bool) -> bool:
     """Whether ``path`` matches; a mismatching file is deleted when ``delete``."""
-    from .training.download import ChecksumError, verify_file
+    from .download import ChecksumError, verify_file
 
     try:
         verify_file(path, _remote("", path.name, wf.sha256, wf.size), delete=delete)
@@ -377,7 +377,7 @@ def _verified(path: Path, wf: WeightFile, *, delete: bool) -> bool:
 def _from_archive(archive: Archive, member: str, dest: Path, wf: WeightFile, progress: bool) -> Path:
     """Download ``archive`` (into SUPERRES_HOME/downloads), copy the member out verified; the archive is
     removed once every catalogue file it holds has been extracted (it can be large)."""
-    from .training.download import download, extract_member
+    from .download import download, extract_member
 
     downloads = superres_home() / "downloads"
     arc = download(_remote(archive.url, archive.filename, archive.sha256, archive.size), downloads,
@@ -396,7 +396,7 @@ def _from_archive(archive: Archive, member: str, dest: Path, wf: WeightFile, pro
 
 
 def _fetch_file(entry: CatalogueEntry, wf: WeightFile, progress: bool) -> Path:
-    from .training.download import DownloadError, download
+    from .download import DownloadError, download
 
     dest = file_path(wf)
     if wf.sha256 is None:
@@ -424,7 +424,7 @@ def _fetch_file(entry: CatalogueEntry, wf: WeightFile, progress: bool) -> Path:
 
 
 def _check_writable(folder: Path) -> None:
-    from .training.download import DownloadError
+    from .download import DownloadError
 
     probe = folder
     while not probe.exists() and probe != probe.parent:
@@ -440,8 +440,8 @@ def fetch(name: str, progress: bool = True) -> list[Path]:
 
     Raises :class:`OfflineError` in offline mode when something is missing,
     :class:`UnverifiedError` for files without a pinned hash, and
-    :class:`~superres.training.download.DownloadError` (with
-    :class:`~superres.training.download.ChecksumError`) when downloads fail.
+    :class:`~superres.download.DownloadError` (with
+    :class:`~superres.download.ChecksumError`) when downloads fail.
     """
     entry = get(name)
     paths = []

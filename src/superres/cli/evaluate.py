@@ -89,7 +89,7 @@ def run(ns: argparse.Namespace) -> int:
     from ..errors import InputError
     from ..evaluate import benchmark_files, evaluate_model
     from ..reports.text import format_per_image, format_table
-    from ..training.download import resolve_bench_dir
+    from ..datasets import resolve_bench_dir
     from .common import progress_enabled, route_warnings
 
     outs = _check_outputs(ns.out, ns.overwrite)
