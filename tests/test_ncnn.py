@@ -295,3 +295,38 @@ def test_onnxruntime_backend_runs_an_ncnn_model(tmp_path):
     a = Upscaler(load_ncnn(param), device="cpu", precision="fp32").upscale_array(img)
     b = Upscaler(load_ncnn(param), device="cpu", backend="onnxruntime").upscale_array(img)
     assert np.abs(a.astype(int) - b).max() <= 1
+
+
+def srvgg(storage: str = "fp32", n_conv: int = 2, feat: int = 8) -> Writer:
+    """SRVGGNetCompact as Real-ESRGAN's ncnn export writes it (conv/PReLU chain, PixelShuffle, + nearest x4)."""
+    w = Writer(storage)
+    w.layer("Input", "in", [], ["data"])
+    w.layer("Split", "split", ["data"], ["d0", "d1"])
+    src, cin = "d0", 3
+    for i in range(n_conv + 1):
+        w.conv(f"conv{i}", src, f"c{i}", cin, feat)
+        w.layer("PReLU", f"prelu{i}", [f"c{i}"], [f"p{i}"], f"0={feat}")
+        w.raw(w.rng.uniform(0.05, 0.3, feat))
+        src, cin = f"p{i}", feat
+    w.conv("last", src, "last", feat, 48)
+    w.layer("PixelShuffle", "ps", ["last"], ["ps"], "0=4")
+    w.layer("Interp", "up", ["d1"], ["up"], "0=1 1=4.000000e+00 2=4.000000e+00")
+    w.layer("BinaryOp", "add", ["ps", "up"], ["output"], "0=0")
+    return w
+
+
+def test_an_ncnn_export_of_a_known_architecture_becomes_that_architecture(tmp_path):
+    from superres.ncnn import to_architecture
+
+    net = load_ncnn(srvgg("fp16").save(tmp_path))
+    model = to_architecture(net, "srvgg")
+    assert model.args["num_conv"] == 2 and model.info.arch == "srvgg"
+    x = torch.rand(1, 3, 10, 13)
+    with torch.no_grad():
+        assert torch.allclose(model(x), net(x).clamp(0, 1), atol=1e-5)
+    with pytest.raises(ModelError, match="do not have the shape of a rrdbnet network"):
+        to_architecture(net, "rrdbnet")
+    other = tmp_path / "other"
+    other.mkdir()
+    with pytest.raises(ModelError, match="not that architecture|shape of a srvgg"):
+        to_architecture(load_ncnn(zoo().save(other)), "srvgg")

@@ -51,6 +51,7 @@ from .errors import ModelError
 from .models.base import Border, ModelInfo, estimate_bytes_per_lr_pixel
 
 __all__ = ["MAGIC", "LIMITS", "SUPPORTED", "NcnnLayer", "NcnnGraph", "NcnnNet", "parse_param", "load_ncnn",
+           "to_architecture",
            "bin_path_for", "NCNN_TOOLS_PREPADDING", "run_ncnn_runtime"]
 
 MAGIC = 7767517
@@ -875,6 +876,52 @@ def _probe(net: NcnnNet, graph: NcnnGraph) -> ModelInfo:
                      tile_multiple=multiple, border=Border.REFLECT, border_pad=NCNN_TOOLS_PREPADDING,
                      paper="ncnn model (Tencent/ncnn .param/.bin)",
                      bytes_per_lr_pixel=estimate_bytes_per_lr_pixel(widest, int(scale)))
+
+
+# --- an ncnn file of a known network, as that architecture ---------------------------------------------
+
+def _arch_args(arch: str, net: NcnnNet, convs: list[nn.Conv2d]) -> dict[str, Any]:
+    s, c_in, c_out = net.info.scale, net.info.in_channels, net.info.out_channels
+    if arch == "rrdbnet" and s == 4 and (len(convs) - 6) % 15 == 0 and len(convs) > 6:
+        # conv_first, 3 RDBs x 5 convs per block, conv_body, conv_up1, conv_up2, conv_hr, conv_last
+        return dict(scale=4, num_feat=convs[0].out_channels, num_block=(len(convs) - 6) // 15,
+                    num_grow_ch=convs[1].out_channels, in_channels=c_in, out_channels=c_out, pixel_unshuffle=1)
+    if arch == "srvgg" and len(convs) >= 3:
+        return dict(scale=s, num_feat=convs[0].out_channels, num_conv=len(convs) - 2, in_channels=c_in,
+                    out_channels=c_out, act_type="prelu")
+    raise ModelError(f"{net.source}: the ncnn layers do not have the shape of a {arch} network")
+
+
+def to_architecture(net: NcnnNet, arch: str) -> nn.Module:
+    """The network of an ncnn file as the superres architecture ``arch`` (``rrdbnet``, ``srvgg``) it was
+    exported from: its convolutions and PReLUs copied in order into that architecture, then checked to
+    give the ncnn graph's output. Used for catalogue entries whose upstream weights are that architecture,
+    so the ncnn files of a package run exactly as the upstream ``.pth`` would (border treatment included)."""
+    from .models import ARCHITECTURES
+
+    convs = [m.conv for m in net.layers if isinstance(m, _Conv)]
+    prelus = [m.weight for m in net.layers if isinstance(m, _PReLU)]
+    model = ARCHITECTURES[arch](**_arch_args(arch, net, convs))
+    t_convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    t_prelus = [m.weight for m in model.modules() if isinstance(m, nn.PReLU)]
+    if [c.weight.shape for c in t_convs] != [c.weight.shape for c in convs] or \
+            [p.numel() for p in t_prelus] != [p.numel() for p in prelus]:
+        raise ModelError(f"{net.source}: the ncnn layers do not have the shape of a {arch} network")
+    with torch.no_grad():
+        for dst, src in zip(t_convs, convs):
+            dst.weight.copy_(src.weight)
+            dst.bias.copy_(src.bias if src.bias is not None else torch.zeros_like(dst.bias))
+        for dst, src in zip(t_prelus, prelus):
+            dst.copy_(src.view_as(dst))
+        model.eval()
+        x = torch.rand(1, net.info.in_channels, 12, 16, generator=torch.Generator().manual_seed(0))
+        diff = float((model(x).clamp(0, 1) - net(x).clamp(0, 1)).abs().max())  # SRVGG clamps in eval mode
+    if diff > 1e-4:
+        raise ModelError(f"{net.source}: copied into {arch}, the network differs from the ncnn graph by {diff:.2g}; "
+                         "it is not that architecture")
+    model.card = None
+    model.foreign = {"layout": f"ncnn -> {arch}", "format": "ncnn", "notes": [f"from {Path(net.source).name}"]}
+    return model
 
 
 # --- the reference: the ncnn runtime itself ------------------------------------------------------------

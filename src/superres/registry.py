@@ -269,7 +269,12 @@ def load_model(name_or_path: str | os.PathLike, device: str = "cpu") -> ModelDes
             raise ModelError(f"{s!r} holds {entry.description}: weights for a loss or metric, not a "
                              "super-resolution model")
         path = catalogue.ensure(s)[0]
-        return describe(_load_file(path).eval().to(device), name=s)
+        module = _load_file(path)
+        if path.suffix == ".param" and entry.arch != "ncnn":  # the fallback files of an upstream architecture
+            from .ncnn import to_architecture
+
+            module = to_architecture(module, entry.arch)
+        return describe(module.eval().to(device), name=s)
     p = Path(s).expanduser()
     if not looks_like_weights_path(s):
         get_entry(s)  # raises with suggestions
