@@ -285,6 +285,27 @@ def test_upscale_command_runs_an_ncnn_model_tiled_with_alpha(tmp_path):
     assert a.shape == (72, 88, 4) and np.abs(a.astype(int) - b).max() <= 1
 
 
+def test_sixteen_bit_and_animation_inputs_run_through_an_ncnn_model(tmp_path):
+    from PIL import Image
+
+    from superres.cli import main
+    from superres.io.images import Picture, read_image, write_image
+
+    param = zoo().save(tmp_path)
+    deep = (np.random.default_rng(5).random((10, 12, 3)) * 65535).astype(np.uint16)
+    write_image(Picture(deep), tmp_path / "deep.png")
+    assert main(["upscale", str(tmp_path / "deep.png"), "-o", str(tmp_path / "deep_x4.png"), "-m", str(param),
+                 "-q"]) == 0
+    out = read_image(tmp_path / "deep_x4.png")
+    assert out.bits == 16 and out.size == (48, 40)
+    frames = [Image.fromarray((np.random.default_rng(i).random((8, 10, 3)) * 255).astype(np.uint8))
+              for i in range(3)]
+    frames[0].save(tmp_path / "a.gif", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    assert main(["animate", str(tmp_path / "a.gif"), "-o", str(tmp_path / "a_x4.gif"), "-m", str(param), "-q"]) == 0
+    with Image.open(tmp_path / "a_x4.gif") as g:
+        assert g.size == (40, 32) and g.n_frames == 3
+
+
 def test_onnxruntime_backend_runs_an_ncnn_model(tmp_path):
     pytest.importorskip("onnxruntime", reason="onnxruntime is not installed")
     pytest.importorskip("onnx", reason="onnx is not installed")
