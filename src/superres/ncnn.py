@@ -19,7 +19,7 @@ The format:
 
 A model file is input from strangers, so the whole ``.param`` is checked before anything is
 allocated: the magic, the layer count against the lines, the blob count against the blobs the
-layers produce, every blob consumed produced exactly once, no cycle, every dimension within
+layers produce (no more than declared), every blob consumed produced exactly once, no cycle, every dimension within
 :data:`LIMITS`, and each weight count consistent with its shape. Then the ``.bin`` layout is
 walked (4-byte flags only) and its length must equal what the ``.param`` needs: shorter is
 truncated, longer is the wrong file. Each problem is one :class:`~superres.errors.ModelError`
@@ -205,7 +205,7 @@ def _check_graph(layers: list[NcnnLayer], n_blobs: int, path: Path) -> NcnnGraph
                 raise ModelError(f"{path}: blob {b!r} is produced twice (by {layers[producer[b]].name} and "
                                  f"{layer.name})")
             producer[b] = i
-    if len(producer) != n_blobs:
+    if len(producer) > n_blobs:  # fewer is harmless (ncnn leaves the slots empty); more overflows its table
         raise ModelError(f"{path}: the header says {n_blobs} blobs but the layers produce {len(producer)}; "
                          "the file is damaged or was edited by hand")
     consumers: dict[str, int] = {}
