@@ -17,7 +17,7 @@ from superres.errors import ModelError
 from superres.ncnn import NCNN_TOOLS_PREPADDING, load_ncnn, parse_param, run_ncnn_runtime
 
 HAS_NCNN = importlib.util.find_spec("ncnn") is not None
-needs_ncnn = pytest.mark.skipif(not HAS_NCNN, reason="the ncnn package is not installed (pip install ncnn): "
+needs_ncnn = pytest.mark.skipif(not HAS_NCNN, reason="the ncnn package is not installed (pip install 'superres[ncnn]'): "
                                                      "no reference runtime to compare with")
 FP16_TAG = 0x01306B47
 
