@@ -351,3 +351,34 @@ def test_an_ncnn_export_of_a_known_architecture_becomes_that_architecture(tmp_pa
     other.mkdir()
     with pytest.raises(ModelError, match="not that architecture|shape of a srvgg"):
         to_architecture(load_ncnn(zoo().save(other)), "srvgg")
+
+
+def shrinking(storage: str = "fp32") -> Writer:
+    """A waifu2x / Real-CUGAN-style net: unpadded convolutions (it eats 2 px a side), x2 PixelShuffle, and a
+    skip connection cropped to the output by a two-input Crop (the reference blob's size)."""
+    w = Writer(storage)
+    w.layer("Input", "in", [], ["data"])
+    w.layer("Split", "split", ["data"], ["d0", "d1"])
+    w.conv("c1", "d0", "c1", 3, 8, pad=0, extra="9=1")  # ReLU fused
+    w.conv("c2", "c1", "c2", 8, 12, pad=0)
+    w.layer("PixelShuffle", "ps", ["c2"], ["ps"], "0=2")
+    w.layer("Split", "split_ps", ["ps"], ["ps0", "ps1"])  # ncnn: one consumer per blob (ops run in place)
+    w.layer("Interp", "up", ["d1"], ["up"], "0=2 1=2.000000e+00 2=2.000000e+00")  # bilinear x2
+    w.layer("Crop", "crop", ["up", "ps0"], ["cr"], "0=4 1=4")  # to the residual's size, 4 px in
+    w.layer("BinaryOp", "add", ["ps1", "cr"], ["output"], "0=0")
+    return w
+
+
+def test_a_network_that_eats_its_border_is_mirrored_like_its_tools(tmp_path):
+    from superres.inference import Upscaler
+
+    net = load_ncnn(shrinking().save(tmp_path))
+    assert (net.info.scale, net.shrink, net.info.border_pad) == (2, 2, 0)
+    img = (np.random.default_rng(6).random((18, 23, 3)) * 255).astype(np.uint8)
+    out = Upscaler(net, device="cpu", precision="fp32").upscale_array(img)
+    assert out.shape == (36, 46, 3)
+    if HAS_NCNN:  # the tools' way: mirror by what the net eats, run, nothing to crop
+        ref = run_ncnn_runtime(tmp_path / "model.param", img.astype(np.float32) / 255, prepadding=2)
+        assert np.abs(out.astype(np.float32) / 255 - ref).max() <= 1 / 255 + 1e-6
+    tiled = Upscaler(net, device="cpu", precision="fp32", tile=8).upscale_array(img)
+    assert np.abs(tiled.astype(int) - out).max() <= 1

@@ -32,6 +32,9 @@ Border: the ncnn tools (realesrgan-ncnn-vulkan and what is built on it: Upscayl,
 the edge pixel) by ``prepadding = 10`` LR pixels per tile, run the model, and crop. The module
 records that as ``Border.REFLECT`` with ``border_pad = 10``, so the engine's output equals
 theirs; ``tests/test_ncnn.py`` and ``benchmarks/ncnn_check.py`` compare with the ncnn runtime.
+Networks with unpadded convolutions (waifu2x's and Real-CUGAN's U-Nets) give ``s * in - 2c``
+pixels; their tools' prepadding is exactly what they eat, so the module mirrors the input by
+``c / s`` pixels itself (``NcnnNet.shrink``, found by a second probe) and the engine adds none.
 """
 
 from __future__ import annotations
@@ -794,8 +797,18 @@ class NcnnNet(nn.Module):
         self.free_after = [[b for b in ins if last_use.get(b) == s and b != self.output_index]
                            for s, (_, _, ins, _) in enumerate(self.steps)]
         self.source = str(graph.path)
+        #: LR pixels the graph eats at each side (valid convolutions, as in waifu2x / Real-CUGAN U-Nets): the
+        #: module mirrors the input by that much first, as their tools' prepadding does (set by the probe)
+        self.shrink = 0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.shrink:
+            p = self.shrink
+            x = F.pad(x, (p, p, p, p), mode="reflect" if min(x.shape[-2:]) > p else "replicate")
+        return self.graph(x)
+
+    def graph(self, x: torch.Tensor) -> torch.Tensor:
+        """The ncnn graph itself, on ``x`` as it is (no padding)."""
         blobs: list[torch.Tensor | None] = [None] * self.n_blobs
         blobs[self.input_index] = x
         for (slot, kind, ins, outs), free in zip(self.steps, self.free_after):
@@ -844,8 +857,25 @@ def load_ncnn(param: str | os.PathLike, bin_file: str | os.PathLike | None = Non
     return net
 
 
+def _run_probe(net: NcnnNet, graph: NcnnGraph, c_in: int, h: int, w: int) -> torch.Tensor | None:
+    x = torch.rand(1, c_in, h, w, generator=torch.Generator().manual_seed(0))
+    try:
+        with torch.inference_mode():
+            y = net.graph(x)
+    except (RuntimeError, ValueError, IndexError) as e:
+        if h >= 256:
+            msg = " ".join(str(e).split())[:200]
+            raise ModelError(f"{graph.path}: the model does not run on a {c_in}-channel {h}x{w} image ({msg}); "
+                             "its layers do not fit together") from None
+        return None  # perhaps too small for a network that eats its border: the caller tries a larger one
+    if y.dim() != 4:
+        raise ModelError(f"{graph.path}: the output blob {graph.output!r} is not an image")
+    return y
+
+
 def _probe(net: NcnnNet, graph: NcnnGraph) -> ModelInfo:
-    """Scale and channels from one forward pass of a small image; tiling hints from the layers."""
+    """Scale, channels and the border the graph eats, from forward passes of small images (two sizes when
+    the output is not simply the input enlarged); tiling hints from the layers. Sets ``net.shrink``."""
     inp = next(layer for layer in graph.layers if layer.type == "Input")
     convs = [m.conv for m in net.layers if isinstance(m, _Conv)]
     c_in = int(inp.get(2, 0)) or (convs[0].in_channels if convs else 3)
@@ -856,24 +886,40 @@ def _probe(net: NcnnNet, graph: NcnnGraph) -> ModelInfo:
         elif layer.type.startswith("Convolution"):
             multiple *= int(layer.get(13, layer.get(3, 1)))
     multiple = max(1, min(multiple, 64))
-    h, w = 2 * max(multiple, 8), 3 * max(multiple, 8)
-    x = torch.rand(1, c_in, h, w, generator=torch.Generator().manual_seed(0))
-    try:
-        with torch.inference_mode():
-            y = net(x)
-    except (RuntimeError, ValueError, IndexError) as e:
-        msg = " ".join(str(e).split())[:200]
-        raise ModelError(f"{graph.path}: the model does not run on a {c_in}-channel {h}x{w} image ({msg}); "
-                         "its layers do not fit together") from None
-    if y.dim() != 4 or y.shape[-2] % h or y.shape[-1] % w or y.shape[-2] // h != y.shape[-1] // w:
-        raise ModelError(f"{graph.path}: a {h}x{w} input gives a {'x'.join(map(str, y.shape[-2:]))} output, not a "
-                         "whole multiple of it; superres runs models whose output is the input enlarged")
-    scale = y.shape[-1] // w
+    b = max(multiple, 8)
+    sizes = [(k * b, (k + 1) * b) for k in (2, 4, 8, 16, 32) if (k + 1) * b <= 512]
+    for h, w in sizes:
+        y = _run_probe(net, graph, c_in, h, w)
+        if y is not None and min(y.shape[-2:]) > 0:
+            break
+    else:
+        raise ModelError(f"{graph.path}: the model gives no output for images up to {h}x{w}")
+    shrink = 0
+    if y.shape[-2] % h or y.shape[-1] % w or y.shape[-2] // h != y.shape[-1] // w:
+        # out = s * in - 2c: a second size gives s, then c; the module mirrors c / s LR pixels first
+        y2 = _run_probe(net, graph, c_in, h + b, w + b)
+        s = (y2.shape[-1] - y.shape[-1]) // b if y2 is not None else 0
+        c2 = s * h - y.shape[-2]
+        if y2 is None or s < 1 or (y2.shape[-2] - y.shape[-2]) != s * b or c2 != s * w - y.shape[-1] or c2 <= 0 \
+                or c2 % (2 * s):
+            raise ModelError(f"{graph.path}: a {h}x{w} input gives a {'x'.join(map(str, y.shape[-2:]))} output, not "
+                             "the input enlarged (nor enlarged less a fixed border); superres cannot run it")
+        shrink = c2 // (2 * s)
+    scale = s if shrink else y.shape[-1] // w
     if not 1 <= scale <= LIMITS["scale"]:
         raise ModelError(f"{graph.path}: the model's scale is {scale}, outside 1..{LIMITS['scale']}")
+    if shrink > LIMITS["pad"]:
+        raise ModelError(f"{graph.path}: the model eats {shrink} px at each border, more than {LIMITS['pad']}")
+    net.shrink = int(shrink)
     widest = max((c.out_channels for c in convs), default=64)
+    # context a tile needs: the receptive field's radius, summed over the convolutions (an over-estimate for
+    # parallel branches), within 16..64 LR px; RRDBNets reach far, so their tiles need more than 16
+    reach = sum(c.dilation[0] * (c.kernel_size[0] - 1) // 2 for c in convs)
+    # a network that eats its border gets it from the module (as its tools' prepadding): no more from the engine
+    border, pad = (Border.ZERO, 0) if shrink else (Border.REFLECT, NCNN_TOOLS_PREPADDING)
     return ModelInfo(arch="ncnn", scale=int(scale), in_channels=c_in, out_channels=int(y.shape[1]),
-                     tile_multiple=multiple, border=Border.REFLECT, border_pad=NCNN_TOOLS_PREPADDING,
+                     tile_multiple=multiple, receptive_pad=min(64, max(16, reach, 2 * int(shrink))), border=border,
+                     border_pad=pad,
                      paper="ncnn model (Tencent/ncnn .param/.bin)",
                      bytes_per_lr_pixel=estimate_bytes_per_lr_pixel(widest, int(scale)))
 
@@ -928,8 +974,9 @@ def to_architecture(net: NcnnNet, arch: str) -> nn.Module:
 
 def run_ncnn_runtime(param: str | os.PathLike, image: np.ndarray, *, prepadding: int = NCNN_TOOLS_PREPADDING,
                      threads: int = 1) -> np.ndarray:
-    """What the ncnn tools make of ``image`` (H, W, C float in [0, 1]) with this model, run by the
-    ``ncnn`` package (``pip install ncnn``, CPU): reflect-pad by ``prepadding``, run, crop, clip.
+    """What the ncnn tools make of ``image`` (H, W, C float in [0, 1]; not square) with this model, run by
+    the ``ncnn`` package (``pip install ncnn``, CPU): reflect-pad by ``prepadding``, run, crop to the
+    image's own area, clip. For a network that eats its border, ``prepadding`` is what it eats.
 
     The reference :func:`load_ncnn` is checked against (``tests/test_ncnn.py``,
     ``benchmarks/ncnn_check.py``). Float32 throughout (ncnn's float16 options off), one tile.
@@ -957,7 +1004,8 @@ def run_ncnn_runtime(param: str | os.PathLike, image: np.ndarray, *, prepadding:
     if ret != 0:
         raise ModelError(f"{param}: the ncnn runtime failed on a {image.shape[1]}x{image.shape[0]} image ({ret})")
     y = np.array(out).transpose(1, 2, 0)
-    s = y.shape[0] // padded.shape[0]
-    if p:
-        y = y[s * p:y.shape[0] - s * p, s * p:y.shape[1] - s * p]
-    return np.clip(y, 0.0, 1.0)
+    # the output of the padded image less what the graph ate, cropped back to the image's own area
+    h, w = image.shape[:2]
+    s = (y.shape[1] - y.shape[0]) // (w - h) if w != h else round(y.shape[0] / h)
+    top, left = (y.shape[0] - s * h) // 2, (y.shape[1] - s * w) // 2
+    return np.clip(y[top:top + s * h, left:left + s * w], 0.0, 1.0)
