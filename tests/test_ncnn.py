@@ -185,6 +185,15 @@ def test_engine_output_equals_the_ncnn_tools(tmp_path):
 
 # --- hostile files ---------------------------------------------------------------------------------
 
+@pytest.fixture
+def nothing_read(monkeypatch):
+    """Hostile files must be refused before any weight is read (so before any large allocation)."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("a weight was read from a file that should have been refused first")
+
+    monkeypatch.setattr("superres.ncnn._read_blob", refuse)
+
+
 def _expect(param: Path, pattern: str) -> str:
     with pytest.raises(ModelError, match=pattern) as info:
         load_ncnn(param)
@@ -193,27 +202,27 @@ def _expect(param: Path, pattern: str) -> str:
     return msg
 
 
-def test_truncated_bin(tmp_path):
+def test_truncated_bin(tmp_path, nothing_read):
     param = simple().save(tmp_path)
     b = param.with_suffix(".bin")
     b.write_bytes(b.read_bytes()[:-10])
     _expect(param, "truncated")
 
 
-def test_bin_longer_than_needed(tmp_path):
+def test_bin_longer_than_needed(tmp_path, nothing_read):
     param = simple().save(tmp_path)
     b = param.with_suffix(".bin")
     b.write_bytes(b.read_bytes() + b"\0" * 8)
     _expect(param, "8 bytes too many")
 
 
-def test_blob_never_produced(tmp_path):
+def test_blob_never_produced(tmp_path, nothing_read):
     w = simple()
     w.lines[-1] = w.lines[-1].replace(" c ", " ghost ")
     _expect(w.save(tmp_path), "reads blob 'ghost', which no layer produces")
 
 
-def test_cycle(tmp_path):
+def test_cycle(tmp_path, nothing_read):
     w = Writer()
     w.layer("Input", "in", [], ["data"])
     w.layer("BinaryOp", "a", ["data", "b_out"], ["a_out"], "0=0")
@@ -222,7 +231,7 @@ def test_cycle(tmp_path):
     _expect(w.save(tmp_path), "cycle")
 
 
-def test_absurd_dimensions_refused_before_allocation(tmp_path):
+def test_absurd_dimensions_refused_before_allocation(tmp_path, nothing_read):
     w = Writer()
     w.layer("Input", "in", [], ["data"])
     w.layer("Convolution", "huge", ["data"], ["output"], f"0=1000000 1=3 4=1 5=0 6={1_000_000 * 27}")
@@ -230,15 +239,15 @@ def test_absurd_dimensions_refused_before_allocation(tmp_path):
     _expect(w.save(tmp_path), "output channels 1000000 is outside")
 
 
-def test_layer_count_mismatch(tmp_path):
+def test_layer_count_mismatch(tmp_path, nothing_read):
     _expect(simple().save(tmp_path, layer_count=5), "header says 5 layers but the file has 3")
 
 
-def test_blob_count_mismatch(tmp_path):
+def test_blob_count_mismatch(tmp_path, nothing_read):
     _expect(simple().save(tmp_path, blob_count=2), "header says 2 blobs but the layers produce 3")
 
 
-def test_unsupported_layer_names_type_and_file(tmp_path):
+def test_unsupported_layer_names_type_and_file(tmp_path, nothing_read):
     w = simple()
     w.lines.insert(2, "Softmax                  sm                       1 1 c cs")
     w.lines[-1] = w.lines[-1].replace(" c ", " cs ")
@@ -247,7 +256,7 @@ def test_unsupported_layer_names_type_and_file(tmp_path):
     assert "model.param" in msg
 
 
-def test_not_an_ncnn_file(tmp_path):
+def test_not_an_ncnn_file(tmp_path, nothing_read):
     bad = tmp_path / "x.param"
     bad.write_text("hello\n")
     (tmp_path / "x.bin").write_bytes(b"")
