@@ -974,7 +974,7 @@ def to_architecture(net: NcnnNet, arch: str) -> nn.Module:
 
 def run_ncnn_runtime(param: str | os.PathLike, image: np.ndarray, *, prepadding: int = NCNN_TOOLS_PREPADDING,
                      threads: int = 1) -> np.ndarray:
-    """What the ncnn tools make of ``image`` (H, W, C float in [0, 1]; not square) with this model, run by
+    """What the ncnn tools make of ``image`` (H, W, C float in [0, 1]) with this model, run by
     the ``ncnn`` package (``pip install ncnn``, CPU): reflect-pad by ``prepadding``, run, crop to the
     image's own area, clip. For a network that eats its border, ``prepadding`` is what it eats.
 
@@ -1006,6 +1006,6 @@ def run_ncnn_runtime(param: str | os.PathLike, image: np.ndarray, *, prepadding:
     y = np.array(out).transpose(1, 2, 0)
     # the output of the padded image less what the graph ate, cropped back to the image's own area
     h, w = image.shape[:2]
-    s = (y.shape[1] - y.shape[0]) // (w - h) if w != h else round(y.shape[0] / h)
+    s = -(-y.shape[0] // padded.shape[0])  # output = s * padded - what the graph ate, which is less than padded
     top, left = (y.shape[0] - s * h) // 2, (y.shape[1] - s * w) // 2
     return np.clip(y[top:top + s * h, left:left + s * w], 0.0, 1.0)
