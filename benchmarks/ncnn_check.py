@@ -87,7 +87,8 @@ def main() -> None:
         print(line, flush=True)
         rows.append(line)
     text = ("# ncnn models through superres vs the ncnn runtime\n\n"
-            f"Written by `python benchmarks/ncnn_check.py MODEL.param ... --size 96 --tile 48` (ncnn package on CPU, float32; crops of "
+            f"Written by `python benchmarks/ncnn_check.py {' '.join(m.name for m in models)} --size {ns.size} "
+            f"--tile {ns.tile}` (ncnn package on CPU, float32; crops of "
             f"{Path(ns.images).parent.name} LR). Differences in 8-bit levels (1 = 1/255). \"tools\" = the "
             "ncnn runtime with the ncnn tools' border treatment (reflect-pad 10 LR px, run, crop), which "
             "superres records for ncnn models; \"plain\" = the ncnn runtime on the unpadded image.\n\n"
