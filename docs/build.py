@@ -292,7 +292,7 @@ def _bench_dirs(bench: str | None) -> list[Path]:
         root = SHARED / "data" / "bench"
     else:
         sys.path.insert(0, str(ROOT / "src"))
-        from superres.training.download import bench_dir
+        from superres.datasets import bench_dir
 
         root = bench_dir()
     dirs = [root / s for s in SETS]

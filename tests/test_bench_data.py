@@ -23,7 +23,8 @@ from PIL import Image
 
 from superres.cli import main
 from superres.errors import InputError
-from superres.training import download as D
+from superres import datasets as D
+from superres.download import RemoteFile
 
 SETS = {"Set5": 2, "Set14": 3, "B100": 1, "Urban100": 1}
 
@@ -101,7 +102,7 @@ def served(tmp_path: Path) -> Iterator[tuple[str, bytes, list]]:
 
 
 @pytest.fixture
-def pinned(served, monkeypatch: pytest.MonkeyPatch) -> D.RemoteFile:
+def pinned(served, monkeypatch: pytest.MonkeyPatch) -> RemoteFile:
     """The catalogue entry pinned to the test archive (as the real one is pinned to the real archive)."""
     url, data, _ = served
     remote = replace(D.BENCHMARK_ARCHIVE, url=url + "/benchmark.tar",

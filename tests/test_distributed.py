@@ -113,6 +113,20 @@ def test_outputs_equal_the_local_commands_and_a_second_run_does_nothing(ray_loca
 
 
 @needs_ray
+def test_an_ncnn_model_runs_on_ray_as_locally(ray_local, tmp_path):
+    from test_ncnn import zoo
+
+    param = zoo().save(tmp_path)  # an ncnn .param + .bin pair, loaded by path on every worker
+    src = tmp_path / "in"
+    _images(src, 2, size=(16, 12))
+    ref, out = tmp_path / "ref", tmp_path / "out"
+    assert main(["upscale", str(src), "-o", str(ref), "-m", str(param), "-q"]) == 0
+    assert main(["upscale", str(src), "-o", str(out), "-m", str(param), "-q", "--ray", "--workers", "1"]) == 0
+    for p in sorted(ref.iterdir()):
+        assert (out / p.name).read_bytes() == p.read_bytes(), p.name
+
+
+@needs_ray
 def test_a_corrupt_file_is_one_failed_record_and_uris_work(ray_local, tmp_path, capsys):
     import pyarrow.fs as pafs
 

@@ -1,4 +1,4 @@
-"""Tests for superres.training.download and ``superres data div2k``.
+"""Tests for superres.download (generic downloading), superres.datasets and ``superres data div2k``.
 
 A local HTTP server (127.0.0.1, ephemeral port, in a thread: the ``http_server``
 fixture of conftest.py) serves a small fake DIV2K zip; it honours ``Range``
@@ -17,14 +17,8 @@ from PIL import Image
 
 from conftest import Server
 from superres.errors import SuperResError
-from superres.training.download import (
-    ChecksumError,
-    DownloadError,
-    RemoteFile,
-    download,
-    extract_zip,
-    fetch_div2k,
-)
+from superres.datasets import fetch_div2k
+from superres.download import ChecksumError, DownloadError, RemoteFile, download, extract_zip
 
 
 def _make_zip(path: Path, folder: str, n: int = 2) -> bytes:
@@ -231,7 +225,7 @@ def test_cli_data_help_is_light() -> None:
 
     code = (
         "import sys; from superres.cli import build_parser; build_parser({'data': 'data'}); "
-        "bad = [m for m in ('torch', 'numpy', 'superres.training.download') if m in sys.modules]; "
+        "bad = [m for m in ('torch', 'numpy', 'superres.datasets', 'superres.download') if m in sys.modules]; "
         "print(bad); sys.exit(1 if bad else 0)"
     )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

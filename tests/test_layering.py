@@ -130,6 +130,10 @@ def test_no_module_imports_another_modules_private_names():
     ("superres.io", ("superres.api", "superres.animate", "superres.compare", "superres.evaluate",
                      "superres.training", "superres.cli", "superres.reports", "superres.inference")),
     ("superres.evaluate", ("superres.training", "superres.cli")),
+    ("superres.catalogue", ("superres.training", "superres.cli", "superres.api", "superres.inference")),
+    ("superres.datasets", ("superres.training", "superres.cli", "superres.api", "superres.inference")),
+    ("superres.download", ("superres.training", "superres.cli", "superres.api", "superres.inference", "superres.catalogue",
+                           "superres.datasets", "superres.registry", "superres.models", "superres.io")),
 ])
 def test_lower_layers_do_not_import_higher_ones(low, high):
     edges, _ = import_graph()

@@ -44,6 +44,7 @@ def no_weights(tmp_path_factory, monkeypatch):
     import superres.api
 
     monkeypatch.setenv("SUPERRES_WEIGHTS_DIR", str(tmp_path_factory.mktemp("no_weights")))
+    monkeypatch.setenv("SUPERRES_HOME", str(tmp_path_factory.mktemp("empty_cache")))  # no cached catalogue models
     superres.api._CACHE.clear()
     yield
     superres.api._CACHE.clear()
@@ -157,6 +158,57 @@ def test_model_choices_are_the_installed_models_default_first(no_weights):
     assert set(names) == {"bicubic", "nearest", "bilinear", "lanczos"}
     c = model_choices()[0]
     assert c.label == f"bicubic: {c.description}" and "MATLAB" in c.description
+
+
+def test_cached_catalogue_models_join_the_picker_with_their_strength(no_weights, tmp_path, monkeypatch):
+    from superres import catalogue
+
+    monkeypatch.setenv("SUPERRES_HOME", str(tmp_path / "home"))
+
+    def cache(name: str) -> None:
+        for f in catalogue.get(name).files:
+            catalogue.file_path(f).parent.mkdir(parents=True, exist_ok=True)
+            catalogue.file_path(f).write_bytes(b"cached")
+
+    cache("course-srgan")
+    by_name = {c.name: c for c in model_choices()}
+    assert "course-srgan" in by_name and not by_name["course-srgan"].strength  # its partner is not cached
+    assert "realesrgan-x4plus" not in by_name
+    cache("course-srresnet")
+    by_name = {c.name: c for c in model_choices()}
+    assert by_name["course-srgan"].strength and not by_name["course-srresnet"].strength
+    assert not by_name["bicubic"].strength
+
+
+def test_gan_strength_in_the_page_blends_like_the_cli(tmp_path, ws, settings, monkeypatch):
+    import torch
+
+    import superres.api
+    from superres.models import SRResNet
+    from superres.registry import interpolate_models
+    from superres.weights import save_weights
+
+    a, b = SRResNet(scale=4, channels=8, n_blocks=1).eval(), SRResNet(scale=4, channels=8, n_blocks=1).eval()
+    with torch.no_grad():
+        for q in b.parameters():
+            q.add_(0.05 * torch.randn_like(q))
+    wdir = tmp_path / "w"
+    save_weights(a, wdir / "srresnet-x4.safetensors")
+    save_weights(b, wdir / "srgan-x4.safetensors")
+    monkeypatch.setenv("SUPERRES_WEIGHTS_DIR", str(wdir))
+    monkeypatch.setenv("SUPERRES_HOME", str(tmp_path / "home"))
+    superres.api._CACHE.clear()
+    assert {c.name: c.strength for c in model_choices()}["srgan-x4"]
+    src = save(pattern(), tmp_path / "photo.png")
+    r = run_job(str(src), settings, ws, model="srgan-x4", strength=0.5)
+    assert r.ok and "srgan-x4 (GAN strength 0.5)" in r.status
+    want = superres.upscale(np.asarray(Image.open(src).convert("RGB")), interpolate_models(a, b, 0.5), device="cpu")
+    assert np.abs(np.asarray(Image.open(r.download)).astype(int) - want).max() <= 1
+    full = run_job(str(src), settings, ws, model="srgan-x4", strength=1.0)
+    assert full.ok and "GAN strength" not in full.status  # 1 is the model itself
+    bad = run_job(str(src), settings, ws, model="srgan-x4", strength=1.5)
+    assert not bad.ok and "between 0 and 1" in bad.status
+    superres.api._CACHE.clear()
 
 
 def test_model_choices_with_shipped_weights_start_with_the_default():
@@ -374,7 +426,9 @@ def test_build_app_has_the_controls(ws, settings, no_weights, monkeypatch):
 
     demo = build_app(settings, ws, concurrency=1, queue_size=3)
     ids = {getattr(b, "elem_id", None) for b in demo.blocks.values()}
-    assert {"sr-upload", "sr-model", "sr-slider", "sr-download", "sr-status", "sr-heat"} <= ids
+    assert {"sr-upload", "sr-model", "sr-slider", "sr-download", "sr-status", "sr-heat", "sr-strength"} <= ids
+    strength = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "sr-strength")
+    assert strength.label == "GAN strength" and strength.value == 1 and not strength.visible  # bicubic has none
     model = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "sr-model")
     assert model.value == "bicubic"
     assert demo._queue.max_size == 3

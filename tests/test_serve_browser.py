@@ -10,8 +10,9 @@ file and a text file (errors in the page) and an animated GIF (the server still 
 output at the same width). Stopping the server must remove its folder.
 
 Skipped, with the reason, without Gradio (``pip install "superres[web]"``) or
-Chromium. ``SUPERRES_SCREENSHOTS=DIR`` saves the page with the image and with
-the GIF there (the README's screenshots: ``SUPERRES_SCREENSHOTS=docs/images``).
+Chromium. ``SUPERRES_SCREENSHOTS=DIR`` also runs a server at the default limits
+and saves the page with the image, with the GIF and in compare mode there (the
+README's screenshots: ``SUPERRES_SCREENSHOTS=docs/images``).
 """
 
 from __future__ import annotations
@@ -64,16 +65,15 @@ def small_inputs(d: Path) -> tuple[Path, Path, Path, Path]:
     return image, anim, bad, noise
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def start_server(tmp_path_factory, *args: str) -> dict:
+    """``python -m superres serve ARGS`` in a subprocess with its own TMPDIR and an empty catalogue cache."""
     tmp = tmp_path_factory.mktemp("serve-tmp")  # the server's TMPDIR: its workspace goes here
     log = tmp_path_factory.mktemp("serve-log") / "stderr.txt"
     src = str(ROOT / "src")
-    env = {**os.environ, "TMPDIR": str(tmp),
+    env = {**os.environ, "TMPDIR": str(tmp), "SUPERRES_HOME": str(tmp_path_factory.mktemp("serve-home")),
            "PYTHONPATH": src + (os.pathsep + os.environ["PYTHONPATH"] if os.environ.get("PYTHONPATH") else "")}
     with open(log, "w") as err:
-        proc = subprocess.Popen([sys.executable, "-m", "superres", "serve", "--device", "cpu",
-                                 "--max-upload-mb", str(UPLOAD_LIMIT_MB)],
+        proc = subprocess.Popen([sys.executable, "-m", "superres", "serve", "--device", "cpu", *args],
                                 stdout=subprocess.PIPE, stderr=err, text=True, env=env)
     line, deadline = "", time.monotonic() + 120  # importing Gradio takes a while on a busy machine
     while "running on" not in line:
@@ -87,10 +87,20 @@ def server(tmp_path_factory):
     assert m, line
     info = {"url": m.group(1), "workspace": Path(m.group(3)), "tmp": tmp, "proc": proc, "log": log}
     assert info["workspace"].parent == tmp
+    return info
+
+
+def stop_server(info: dict) -> None:
+    if info["proc"].poll() is None:
+        info["proc"].kill()
+        info["proc"].wait()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    info = start_server(tmp_path_factory, "--max-upload-mb", str(UPLOAD_LIMIT_MB))  # a tiny limit, to hit it
     yield info
-    if proc.poll() is None:
-        proc.kill()
-        proc.wait()
+    stop_server(info)
 
 
 @pytest.fixture(scope="module")
@@ -176,6 +186,7 @@ def test_serve_in_a_browser(server, browser, tmp_path):
 
     # 1. an image: slider, download link, and the downloaded file is 4x the input
     fresh_page(browser, server["url"])
+    wait_for(browser, "!!document.querySelector('#sr-heatbox input')", 30, "the heat map box")
     browser.eval("document.querySelector('#sr-heatbox input').click()")  # and "what the GAN added"
     status = run_and_wait(browser, image)
     assert status.startswith("Done:") and f"{w}x{h} -> {4 * w}x{4 * h}" in status, status
@@ -193,7 +204,6 @@ def test_serve_in_a_browser(server, browser, tmp_path):
     assert got.name == f"{image.stem}_x4.png"  # the CLI's name
     with Image.open(got) as out:
         assert out.size == (4 * w, 4 * h)
-    screenshot(browser, "serve_image.png")
 
     # 2. an upload over --max-upload-mb: the page says so
     fresh_page(browser, server["url"])
@@ -227,7 +237,6 @@ def test_serve_in_a_browser(server, browser, tmp_path):
     assert gif.name == "chelsea_pan_x4.gif"
     with Image.open(gif) as g:
         assert g.size == (256, 192) and g.n_frames == 6
-    screenshot(browser, "serve_gif.png")
 
     # 4. HR mode: shrink 1/4, upscale back, the figure and the PSNR/SSIM table (LPIPS off: no weights here)
     fresh_page(browser, server["url"])
@@ -246,7 +255,6 @@ def test_serve_in_a_browser(server, browser, tmp_path):
     assert fig > 3 * (w - w % 4)  # three panels: bicubic, the model, the original
     got = download(browser, "#sr-download a.download-link", tmp_path / "downloads")
     assert got.name == f"{image.stem}_compare.png"
-    screenshot(browser, "serve_compare.png")
 
     # stopping the server removes its folder and leaves nothing in its TMPDIR
     proc = server["proc"]
@@ -255,3 +263,36 @@ def test_serve_in_a_browser(server, browser, tmp_path):
     assert proc.wait(timeout=30) == 0, server["log"].read_text()[-2000:]
     assert not server["workspace"].exists()
     assert list(server["tmp"].iterdir()) == []
+
+
+def has_gan_pair() -> bool:
+    from superres.registry import get_entry
+
+    return get_entry("srgan-x4").available() and get_entry("srresnet-x4").available()
+
+
+def test_readme_screenshots_at_default_limits(tmp_path_factory, browser, tmp_path):
+    """The README's pictures of the page, from a server started as a user starts it (default limits)."""
+    if not os.environ.get("SUPERRES_SCREENSHOTS"):
+        pytest.skip("set SUPERRES_SCREENSHOTS=DIR to save the README's screenshots there")
+    image, anim, _, _ = small_inputs(tmp_path)
+    info = start_server(tmp_path_factory)
+    try:
+        fresh_page(browser, info["url"])
+        assert "Up to 50 MB" in browser.eval("document.body.innerText")  # the defaults, not a test's limit
+        wait_for(browser, "!!document.querySelector('#sr-heatbox input')", 30, "the heat map box")
+        assert browser.eval("!!document.querySelector('#sr-strength')") == has_gan_pair()  # the GAN strength slider
+        browser.eval("document.querySelector('#sr-heatbox input').click()")
+        assert run_and_wait(browser, image).startswith("Done:")
+        wait_for(browser, "(() => { const a = Array.from(document.querySelectorAll('#sr-slider img'));"
+                          " return a.length >= 2 && a.every(i => i.complete && i.naturalWidth > 0); })()", 30,
+                 "the slider")
+        screenshot(browser, "serve_image.png")
+        fresh_page(browser, info["url"])
+        assert run_and_wait(browser, anim).startswith("Done:")
+        wait_for(browser, "(() => { const a = Array.from(document.querySelectorAll('.sr-anim img'));"
+                          " return a.length == 2 && a.every(i => i.complete && i.naturalWidth > 0); })()", 30,
+                 "the animations")
+        screenshot(browser, "serve_gif.png")
+    finally:
+        stop_server(info)

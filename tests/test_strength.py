@@ -78,3 +78,23 @@ def test_cli_strength_out_of_range_is_a_usage_error(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         main(["upscale", "x.png", "--strength", "2"])
     assert e.value.code == 2 and "between 0 and 1" in capsys.readouterr().err
+
+
+def test_api_upscale_takes_strength_like_the_cli(tmp_path, monkeypatch):
+    import superres
+
+    a, b = _pair()
+    wdir = tmp_path / "w"
+    save_weights(a, wdir / "srresnet-x4.safetensors")
+    save_weights(b, wdir / "srgan-x4.safetensors")
+    monkeypatch.setenv("SUPERRES_WEIGHTS_DIR", str(wdir))
+    img = (np.random.default_rng(0).random((12, 10, 3)) * 255).astype(np.uint8)
+    half = superres.upscale(img, strength=0.5, device="cpu").astype(int)
+    blend = superres.upscale(img, model=interpolate_models(a, b, 0.5), device="cpu").astype(int)
+    assert np.abs(half - blend).max() <= 1
+    zero = superres.upscale(img, "srgan-x4", strength=0.0, device="cpu").astype(int)
+    assert np.abs(zero - superres.upscale(img, "srresnet-x4", device="cpu").astype(int)).max() <= 1
+    with pytest.raises(ModelError, match="--denoise works with realesr-general-x4v3"):
+        superres.upscale(img, denoise=0.5, device="cpu")
+    with pytest.raises(ModelError, match="pass the model's name"):
+        superres.upscale(img, model=a, strength=0.5, device="cpu")

@@ -28,18 +28,24 @@ __all__ = ["upscale", "upscale_picture", "apply_srgan", "make_upscaler", "make_u
 _CACHE: dict[tuple, Any] = {}
 
 
-def cached_model(name_or_model, device: str = "cpu") -> ModelDescriptor | torch.nn.Module:
+def cached_model(name_or_model, device: str = "cpu", *, strength: float | None = None,
+                 denoise: float | None = None) -> ModelDescriptor | torch.nn.Module:
     """The loaded model for a name or path (one kept in memory, reloaded when its file changes);
-    a module or descriptor is returned as it is."""
-    from .registry import default_model, load_model
+    a module or descriptor is returned as it is. ``strength`` / ``denoise`` blend the named model
+    with its partner as ``--strength`` / ``--denoise`` do (:func:`~superres.registry.load_with_controls`)."""
+    from .errors import ModelError
+    from .registry import default_model, load_with_controls
 
     if isinstance(name_or_model, (torch.nn.Module, ModelDescriptor)):
+        if strength is not None or denoise is not None:
+            raise ModelError("strength= and denoise= blend a named model with its partner: pass the model's "
+                             "name (e.g. 'srgan-x4'), not a loaded module")
         return name_or_model
     name = default_model() if name_or_model in (None, "default") else str(name_or_model)
-    key = (name, str(device), _weights_stamp(name))
+    key = (name, str(device), _weights_stamp(name), strength, denoise)
     if key not in _CACHE:
         _CACHE.clear()  # keep one model resident, not one per name ever used
-        _CACHE[key] = load_model(name)
+        _CACHE[key] = load_with_controls(name, strength=strength, denoise=denoise)
     return _CACHE[key]
 
 
@@ -58,10 +64,11 @@ def _weights_stamp(name: str) -> tuple:
 
 def make_upscaler(model="srgan-x4", *, device: str = "auto", tile: int | None = None,
                   tile_pad: int | None = None, precision: str = DEFAULT_PRECISION, batch_tiles: int = 1,
-                  backend: str = "torch") -> Upscaler:
-    """An :class:`Upscaler` for a model name, path, descriptor or module (``backend``: torch or onnxruntime)."""
-    return Upscaler(cached_model(model, device), device=device, tile=tile, tile_pad=tile_pad,
-                    precision=precision, batch_tiles=batch_tiles, backend=backend)
+                  backend: str = "torch", strength: float | None = None, denoise: float | None = None) -> Upscaler:
+    """An :class:`Upscaler` for a model name, path, descriptor or module (``backend``: torch or onnxruntime;
+    ``strength`` / ``denoise``: see :func:`cached_model`)."""
+    return Upscaler(cached_model(model, device, strength=strength, denoise=denoise), device=device, tile=tile,
+                    tile_pad=tile_pad, precision=precision, batch_tiles=batch_tiles, backend=backend)
 
 
 def make_upscaler_checked(model, *, device: str = "auto", tile: int | None = None, tile_pad: int | None = None,
@@ -200,7 +207,8 @@ def _array_to_picture(arr: np.ndarray) -> tuple[Picture, str]:
 
 def upscale(image, model="srgan-x4", *, outscale: float | None = None, tile: int | None = None,
             device: str = "auto", alpha: str = "bicubic", precision: str = DEFAULT_PRECISION,
-            max_pixels: int | None = DEFAULT_MAX_PIXELS, progress=None, color_fix: bool = False):
+            max_pixels: int | None = DEFAULT_MAX_PIXELS, progress=None, color_fix: bool = False,
+            strength: float | None = None, denoise: float | None = None):
     """Upscale ``image`` with ``model`` and return the result as the same kind.
 
     ``image`` may be a path (returns a PIL image), a PIL image (returns a PIL
@@ -208,9 +216,12 @@ def upscale(image, model="srgan-x4", *, outscale: float | None = None, tile: int
     uint16 or float in [0, 1] (returns the same dtype and channel count).
     ``model`` is a registry name (see ``superres models``), a weights path or a
     module; ``outscale`` sets a final scale other than the model's; ``color_fix``
-    keeps the input's colours (see :func:`upscale_picture`; for graphics).
+    keeps the input's colours (see :func:`upscale_picture`; for graphics). ``strength`` (0..1) is
+    the GAN strength, as ``--strength``: ``srgan-x4`` blended with ``srresnet-x4`` (0 = srresnet-x4,
+    1 = srgan-x4; ``course-srgan`` likewise); ``denoise`` (0..1) is Real-ESRGAN's, as ``--denoise``
+    (``realesr-general-x4v3``).
     """
-    up = make_upscaler(model, device=device, tile=tile, precision=precision)
+    up = make_upscaler(model, device=device, tile=tile, precision=precision, strength=strength, denoise=denoise)
     if isinstance(image, (str, os.PathLike)):
         pic = read_image(Path(image), max_pixels=max_pixels)
         return to_pil(upscale_picture(pic, up, alpha=alpha, outscale=outscale, progress=progress,

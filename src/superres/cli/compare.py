@@ -61,7 +61,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="the input is already low resolution: upscale it, no reference metrics")
     add_offline_option(p)
     p.add_argument("-m", "--models", type=model_list, default=None, metavar="A,B,...",
-                   help="methods in panel order: registry names or weights files (.safetensors, Keras .h5, BasicSR/Real-ESRGAN .pth) (default: "
+                   help="methods in panel order: registry names or weights files (.safetensors, Keras .h5, BasicSR/Real-ESRGAN .pth, ncnn .param) (default: "
                         "bicubic,srcnn-x4,srresnet-x4,srgan-x4; with --lr bicubic,srgan-x4,srresnet-x4,srcnn-x4)")
     p.add_argument("-o", "--output", metavar="PATH",
                    help="figure path (.png, .jpg, .webp; default: INPUT_compare.png beside the input)")

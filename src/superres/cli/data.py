@@ -8,7 +8,7 @@ archive and unpacks them to ``DIR/<Set>/{HR,LR_bicubic_x4}``; ``superres eval
 ``superres data div2k --to DIR`` fetches the DIV2K high-resolution archives
 (800 training + 100 validation PNGs, about 3.9 GB of zips), resuming an
 interrupted download, and unpacks them to ``DIR/DIV2K_train_HR`` and
-``DIR/DIV2K_valid_HR``. The download code (:mod:`superres.training.download`)
+``DIR/DIV2K_valid_HR``. The download code (:mod:`superres.datasets`)
 is imported only when the command runs.
 
 ``superres data pack OUT.pack --data DIR...`` writes one file (< 40 MB by default) with the
@@ -73,7 +73,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.set_defaults(_handler=run)
 
     # Help text stays static: building the parser must not import the download module.
-    sets = "Set5, Set14, BSD100, Urban100"  # superres.training.download.BENCHMARK_SETS (a test checks)
+    sets = "Set5, Set14, BSD100, Urban100"  # superres.datasets.BENCHMARK_SETS (a test checks)
     b = dsub.add_parser(
         "bench",
         help="the x4 benchmark sets Set5, Set14, BSD100, Urban100 (HR + MATLAB-bicubic LR, one 250 MB archive)",
@@ -187,7 +187,7 @@ def run(ns: argparse.Namespace) -> int:
     if ns.timeout <= 0:
         raise SuperResError(f"--timeout must be positive, got {ns.timeout}")
 
-    from ..training.download import fetch_div2k
+    from ..datasets import fetch_div2k
 
     folders = fetch_div2k(
         ns.to,
@@ -208,7 +208,7 @@ def run_bench(ns: argparse.Namespace) -> int:
         raise SuperResError(f"--timeout must be positive, got {ns.timeout}")
     from pathlib import Path
 
-    from ..training.download import bench_dir, fetch_benchmarks
+    from ..datasets import bench_dir, fetch_benchmarks
 
     sets = [x.strip() for x in ns.sets.split(",") if x.strip()]
     to = Path(ns.to).expanduser() if ns.to else bench_dir()

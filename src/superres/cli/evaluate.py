@@ -42,7 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     add_offline_option(p)
     p.add_argument("-m", "--models", type=_models, default=_models(DEFAULT_MODELS), metavar="A,B,...",
-                   help=f"registry names or weights files (.safetensors, Keras .h5, BasicSR/Real-ESRGAN .pth) (default: {DEFAULT_MODELS})")
+                   help=f"registry names or weights files (.safetensors, Keras .h5, BasicSR/Real-ESRGAN .pth, ncnn .param) (default: {DEFAULT_MODELS})")
     p.add_argument("--data", nargs="+", required=True, metavar="DIR",
                    help="benchmark folders (HR/ [+ LR_bicubic_x4/]) or folders of images")
     p.add_argument("-o", "--out", action="extend", nargs="+", default=[], metavar="FILE",
@@ -89,7 +89,7 @@ def run(ns: argparse.Namespace) -> int:
     from ..errors import InputError
     from ..evaluate import benchmark_files, evaluate_model
     from ..reports.text import format_per_image, format_table
-    from ..training.download import resolve_bench_dir
+    from ..datasets import resolve_bench_dir
     from .common import progress_enabled, route_warnings
 
     outs = _check_outputs(ns.out, ns.overwrite)

