@@ -460,7 +460,8 @@ def test_unet_discriminator_gives_a_logit_per_pixel():
 
 
 def test_perceptual_taps_are_pre_relu_and_loss_is_weighted_l1():
-    from superres.training.losses import PerceptualLoss, VGGFeatures, VGGTaps, parse_layer_weights
+    from superres.training.config import parse_layer_weights
+    from superres.training.losses import PerceptualLoss, VGGFeatures, VGGTaps
 
     torch.manual_seed(0)
     ref = VGGFeatures("vgg16", "conv2_2")

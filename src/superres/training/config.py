@@ -16,7 +16,8 @@ from typing import Any
 
 from ..errors import SuperResError
 
-__all__ = ["PAPER_VGG_SCALE", "IMAGENET_STD", "RECIPES", "TrainConfig", "ConfigError", "make_config", "parse_overrides"]
+__all__ = ["PAPER_VGG_SCALE", "IMAGENET_STD", "RECIPES", "TrainConfig", "ConfigError", "make_config", "parse_overrides",
+           "parse_layer_weights"]
 
 RECIPES = ("srresnet", "srgan", "srcnn")
 IMAGENET_STD = (0.229, 0.224, 0.225)  # torchvision's input normalisation (the VGG and AlexNet here)
@@ -189,8 +190,6 @@ class TrainConfig:
         if self.d_channels <= 0 or self.ldl_ksize < 3 or self.ldl_ksize % 2 == 0:
             raise ConfigError("d_channels must be positive and ldl_ksize odd and >= 3")
         if self.recipe == "srgan" and self.content == "perceptual":
-            from .losses import parse_layer_weights
-
             try:
                 parse_layer_weights(self.perceptual_layers)
             except ValueError as e:
@@ -239,6 +238,20 @@ RECIPE_DEFAULTS: dict[str, dict[str, Any]] = {
         "channels_last": False,  # small convolutions at batch 128: NCHW is as fast
     },
 }
+
+
+def parse_layer_weights(spec: str) -> dict[str, float]:
+    """``"conv1_2:0.1,conv3_3:1"`` -> ``{"conv1_2": 0.1, "conv3_3": 1.0}``."""
+    out: dict[str, float] = {}
+    for item in filter(None, (t.strip() for t in spec.split(","))):
+        name, sep, w = item.partition(":")
+        try:
+            out[name.strip()] = float(w) if sep else 1.0
+        except ValueError:
+            raise ValueError(f"perceptual layer weight {item!r}: expected convI_J:WEIGHT") from None
+    if not out:
+        raise ValueError("no perceptual layers given (expected e.g. 'conv1_2:0.1,conv5_3:1')")
+    return out
 
 
 def _convert(name: str, typ: Any, value: Any) -> Any:

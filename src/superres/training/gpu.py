@@ -230,7 +230,7 @@ def vgg_layers_needed(cfg) -> list[str]:
     """The VGG16 layers an SRGAN config's content loss reads: ``vgg_layer`` for the paper's loss,
     every layer of ``perceptual_layers`` for the multi-layer perceptual loss."""
     if cfg.content == "perceptual":
-        from .losses import parse_layer_weights
+        from .config import parse_layer_weights
 
         return list(parse_layer_weights(cfg.perceptual_layers))
     return [cfg.vgg_layer]

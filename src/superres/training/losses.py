@@ -24,7 +24,7 @@ from torch.nn import functional as F
 
 from .config import IMAGENET_STD, PAPER_VGG_SCALE
 
-__all__ = ["VGG_URLS", "VGGFeatures", "VGGTaps", "ContentLoss", "PerceptualLoss", "parse_layer_weights",
+__all__ = ["VGG_URLS", "VGGFeatures", "VGGTaps", "ContentLoss", "PerceptualLoss",
            "generator_adversarial_loss", "discriminator_loss", "ldl_loss", "load_torchvision_features"]
 
 VGG_URLS = {
@@ -142,20 +142,6 @@ def _parse_layer(net: str, layer: str) -> tuple[int, int]:
     except (ValueError, IndexError):
         raise ValueError(f"{net} has no layer {layer!r} (use convI_J, e.g. conv5_4)") from None
     return bi, ci
-
-
-def parse_layer_weights(spec: str) -> dict[str, float]:
-    """``"conv1_2:0.1,conv3_3:1"`` -> ``{"conv1_2": 0.1, "conv3_3": 1.0}``."""
-    out: dict[str, float] = {}
-    for item in filter(None, (t.strip() for t in spec.split(","))):
-        name, sep, w = item.partition(":")
-        try:
-            out[name.strip()] = float(w) if sep else 1.0
-        except ValueError:
-            raise ValueError(f"perceptual layer weight {item!r}: expected convI_J:WEIGHT") from None
-    if not out:
-        raise ValueError("no perceptual layers given (expected e.g. 'conv1_2:0.1,conv5_3:1')")
-    return out
 
 
 class VGGTaps(nn.Module):

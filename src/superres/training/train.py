@@ -38,7 +38,7 @@ from ..inference.upscaler import pick_device
 from ..metrics import score
 from ..models import SRCNN, CompactSR, Discriminator, SRResNet, UNetDiscriminatorSN
 from ..resize import imresize
-from .config import TrainConfig, make_config, parse_overrides
+from .config import TrainConfig, make_config, parse_layer_weights, parse_overrides
 from .data import PairCache, PairSampler, find_images, load_validation
 
 __all__ = ["train", "TrainResult", "load_checkpoint", "build_generator", "held_out_split", "validate", "CKPT_NAME"]
@@ -399,7 +399,7 @@ def train(recipe: str, data: list[str | Path], run_dir: str | Path, *, config_fi
     vgg_used = ""
     if cfg.recipe == "srgan":
         from .losses import (ContentLoss, PerceptualLoss, VGGTaps, build_vgg, discriminator_loss,
-                             generator_adversarial_loss, grid_loss, ldl_loss, parse_layer_weights)
+                             generator_adversarial_loss, grid_loss, ldl_loss)
 
         disc = build_discriminator(cfg).to(device)
         if cfg.init_disc_from and ckpt is None:
