@@ -1,0 +1,105 @@
+"""The scale of every SRGAN loss term under this project's conventions (issue 21).
+
+    TORCH_HOME=../shared/weights python benchmarks/loss_balance.py [MODEL ...] [--crop 64] [--batch 8]
+
+For each generator (registry names or weights files; default srresnet-x4, the GAN stage's start, and
+srgan-x4), on one fixed batch of training crops (seeded; the held-out slice is excluded), prints each
+term's value and the norm of its gradient with respect to the SR image, per unit weight:
+
+* ``content x4.52``: the paper's loss (MSE of VGG16 conv5_3 after ReLU) on the paper's scale for
+  torchvision's VGG (training.config.PAPER_VGG_SCALE); ``content x1/12.75`` the scale used before;
+* ``perceptual``: L1 on 5 pre-ReLU VGG16 layers (conv1_2, conv2_2 x0.1; conv3_3, conv4_3, conv5_3 x1);
+* ``adversarial``: -log D(SR) of a fresh paper discriminator (seeded) and after 30 D steps;
+* ``consistency``, ``grid``, ``pixel L1``, ``pixel MSE``;
+
+and, against a uniform colour cast of +2 / 0 / -2 levels, the mean gradient per channel that each
+colour-sensitive term adds (restoring = opposite in sign to the cast), to size the anchors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def main(argv: list[str] | None = None) -> int:
+    import torch
+    from torch.nn import functional as F
+
+    import superres
+    from superres.models import Discriminator
+    from superres.resize import imresize
+    from superres.training.config import PAPER_VGG_SCALE, parse_layer_weights
+    from superres.training.data import PairCache, PairSampler, find_images
+    from superres.training.losses import (ContentLoss, PerceptualLoss, VGGTaps, build_vgg, discriminator_loss,
+                                          generator_adversarial_loss, grid_loss)
+    from superres.training.train import held_out_split
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("models", nargs="*", default=["srresnet-x4", "srgan-x4"])
+    ap.add_argument("--data", nargs="+", default=[str(ROOT.parent / "shared/data/train-hr"),
+                                                  str(ROOT.parent / "shared/data/train-291")])
+    ap.add_argument("--crop", type=int, default=64)
+    ap.add_argument("--batch", type=int, default=8)
+    args = ap.parse_args(argv)
+    torch.manual_seed(0)
+    paths, _ = held_out_split(find_images(args.data), 8)
+    cache = PairCache(paths, 4, Path.home() / ".cache" / "superres" / "pairs", min_side=args.crop, progress=False)
+    sampler = PairSampler(cache, args.crop, args.batch, seed=1, augment=False)
+    lr, hr = sampler.batch()
+    lw = parse_layer_weights("conv1_2:0.1,conv2_2:0.1,conv3_3:1,conv4_3:1,conv5_3:1")
+    vgg, _ = build_vgg("vgg16", "conv5_3")
+    taps = VGGTaps("vgg16", list(lw), {"features." + k: v for k, v in vgg.features.state_dict().items()})
+    perceptual = PerceptualLoss(taps, lw)
+    torch.manual_seed(0)
+    fresh = Discriminator(crop_size=args.crop)
+    trained = Discriminator(crop_size=args.crop)
+    trained.load_state_dict(fresh.state_dict())
+    start = superres.load_model(args.models[0]).eval()
+    opt = torch.optim.Adam(trained.parameters(), 1e-4)
+    for _ in range(30):  # D learns to tell the first model's output from HR
+        l2, h2 = sampler.batch()
+        with torch.no_grad():
+            s2 = start(l2)
+        loss = discriminator_loss(trained(h2), trained(s2))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    terms = {
+        f"content x{PAPER_VGG_SCALE:.2f}": lambda x: ContentLoss(vgg, PAPER_VGG_SCALE)(x, hr),
+        "content x1/12.75": lambda x: ContentLoss(vgg, 1 / 12.75)(x, hr),
+        "perceptual": lambda x: perceptual(x, hr),
+        "adversarial (fresh D)": lambda x: generator_adversarial_loss(fresh(x)),
+        "adversarial (D after 30 steps)": lambda x: generator_adversarial_loss(trained(x)),
+        "consistency": lambda x: F.mse_loss(imresize(x, scale=0.25), lr),
+        "grid": lambda x: grid_loss(x, hr, 4),
+        "pixel L1": lambda x: F.l1_loss(x, hr),
+        "pixel MSE": lambda x: F.mse_loss(x, hr),
+    }
+    cast = torch.tensor([2 / 255, 0.0, -2 / 255]).view(1, 3, 1, 1)
+    print(f"batch {args.batch} x {args.crop} px training crops; gradients w.r.t. the SR image, per unit weight\n")
+    for name in args.models:
+        g = superres.load_model(name).eval()
+        with torch.no_grad():
+            sr0 = g(lr).clamp(0, 1)
+        print(f"### {name}\n\n| term | value | gradient norm | restoring gradient vs a +2/0/-2 cast (R, B) |\n|---|---:|---:|---|")
+        for t, f in terms.items():
+            x = sr0.clone().requires_grad_(True)
+            value = f(x)
+            grad, = torch.autograd.grad(value, x)
+            restore = ""
+            if not t.startswith(("adversarial", "grid")):
+                y = (sr0 + cast).requires_grad_(True)
+                gy, = torch.autograd.grad(f(y), y)
+                d = (gy - grad).mean((0, 2, 3))  # what the cast adds to the gradient
+                restore = f"{d[0].item():+.2e}, {d[2].item():+.2e}"
+            print(f"| {t} | {value.item():.4g} | {grad.norm().item():.3g} | {restore} |")
+        print()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
