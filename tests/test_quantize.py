@@ -88,3 +88,15 @@ def test_auto_picks_int8_only_with_vnni_and_a_passed_gate(monkeypatch):
 def test_cpu_has_vnni(monkeypatch, flags, vnni):
     monkeypatch.setattr(opt, "_cpu_flags", lambda: flags)
     assert opt.cpu_has_vnni() is vnni
+
+
+def test_full_range_reference_is_a_what_if_not_a_card_entry():
+    model = SRResNet(channels=8, n_blocks=1).eval()
+    base = optimize_for_inference(model, CPU, channels_last=False, prelu=False)
+    g = torch.Generator().manual_seed(0)
+    ref_net, entry = calibrate_int8(base, [torch.rand(1, 3, 12, 12, generator=g)], full_range_reference=True)
+    assert all(zp >= 0 for _, zp in entry["qparams"].values())
+    assert not any("quantized.modules" in type(m).__module__ for m in ref_net.modules())  # float reference ops
+    x = torch.rand(1, 3, 9, 9, generator=g)
+    with torch.no_grad():
+        assert (ref_net(x) - base(x)).abs().mean() < 0.03

@@ -45,6 +45,11 @@ from ..errors import ModelError
 __all__ = ["quantize_int8", "calibrate_int8", "INT8_ROUTE", "REDUCE_RANGE"]
 
 #: what benchmarks/results.md and the card record as the route
+# the converted network calls torch.quantize_per_tensor, which warns on every first call that
+# quantised tensors are deprecated: int8 runs would print it; only that message is silenced
+warnings.filterwarnings("ignore", message=r"torch\.quantize_per_tensor, torch\.quantize_per_channel",
+                        category=UserWarning)
+
 #: 7-bit activations. Without VNNI, fbgemm's vpmaddubsw saturates with full 8-bit ones: measured
 #: here (AVX2) srgan-x4 fell from 31.7 to 25.8 dB on a Set5 image with False, 31.4 dB with True.
 REDUCE_RANGE = True
@@ -96,14 +101,14 @@ def _float_prelus(model: nn.Module) -> nn.Module:
     return model
 
 
-def _fx_prepare(model: nn.Module, example: torch.Tensor, keep: set[str]) -> nn.Module | None:
+def _fx_prepare(model: nn.Module, example: torch.Tensor, keep: set[str], reduce_range: bool) -> nn.Module | None:
     from torch.ao.quantization import get_default_qconfig_mapping
     from torch.ao.quantization.fx.custom_config import PrepareCustomConfig
     from torch.ao.quantization.quantize_fx import prepare_fx
 
     # the residual stream stays float32: its long skip carries large values whose small per-block
     # updates 7-bit activations (see the module doc) round away (Set5 PSNR 11 dB with it quantised)
-    mapping = (get_default_qconfig_mapping("x86").set_global(_qconfig()).set_object_type(operator.add, None)
+    mapping = (get_default_qconfig_mapping("x86").set_global(_qconfig(reduce_range)).set_object_type(operator.add, None)
                .set_object_type(torch.add, None))
     for name in keep:
         mapping = mapping.set_module_name(name, None)
@@ -114,31 +119,31 @@ def _fx_prepare(model: nn.Module, example: torch.Tensor, keep: set[str]) -> nn.M
         return None  # shape-dependent Python in forward: the per-convolution route below
 
 
-def _qconfig():
+def _qconfig(reduce_range: bool = REDUCE_RANGE):
     """x86's default qconfig (histogram observer, per-channel symmetric int8 weights), with
-    activations on ``REDUCE_RANGE`` bits."""
+    activations on 7 bits when ``reduce_range`` (:data:`REDUCE_RANGE`)."""
     from torch.ao.quantization import QConfig
     from torch.ao.quantization.observer import HistogramObserver, default_per_channel_weight_observer
 
-    return QConfig(activation=HistogramObserver.with_args(reduce_range=REDUCE_RANGE),
+    return QConfig(activation=HistogramObserver.with_args(reduce_range=reduce_range),
                    weight=default_per_channel_weight_observer)
 
 
 class _QuantConv(nn.Module):
     """quantise -> conv -> dequantise around one convolution (eager mode)."""
 
-    def __init__(self, conv: nn.Conv2d) -> None:
+    def __init__(self, conv: nn.Conv2d, reduce_range: bool = REDUCE_RANGE) -> None:
         super().__init__()
         from torch.ao.quantization import DeQuantStub, QuantStub
 
         self.quant, self.conv, self.dequant = QuantStub(), conv, DeQuantStub()
-        self.qconfig = _qconfig()
+        self.qconfig = _qconfig(reduce_range)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.dequant(self.conv(self.quant(x.float())))
 
 
-def _eager_prepare(model: nn.Module, keep: set[str]) -> nn.Module:
+def _eager_prepare(model: nn.Module, keep: set[str], reduce_range: bool) -> nn.Module:
     from torch.ao.quantization import prepare
 
     model = copy.deepcopy(model)
@@ -146,25 +151,25 @@ def _eager_prepare(model: nn.Module, keep: set[str]) -> nn.Module:
         for child_name, child in list(module._modules.items()):
             full = f"{name}.{child_name}" if name else child_name
             if isinstance(child, nn.Conv2d) and full not in keep and child.padding_mode == "zeros":
-                module._modules[child_name] = _QuantConv(child)
+                module._modules[child_name] = _QuantConv(child, reduce_range)
     return prepare(model, inplace=False)
 
 
-def _prepare(model: nn.Module, example: torch.Tensor) -> tuple[nn.Module, str]:
+def _prepare(model: nn.Module, example: torch.Tensor, reduce_range: bool = REDUCE_RANGE) -> tuple[nn.Module, str]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.simplefilter("ignore", UserWarning)
-        return _prepare_quietly(model, example)
+        return _prepare_quietly(model, example, reduce_range)
 
 
-def _prepare_quietly(model: nn.Module, example: torch.Tensor) -> tuple[nn.Module, str]:
+def _prepare_quietly(model: nn.Module, example: torch.Tensor, reduce_range: bool) -> tuple[nn.Module, str]:
     torch.backends.quantized.engine = "x86"
     model = model.float().cpu().eval().to(memory_format=torch.contiguous_format)
     keep = _float_names(model, example)
-    prepared = _fx_prepare(model, example, keep)
+    prepared = _fx_prepare(model, example, keep, reduce_range)
     if prepared is not None:
         return prepared, "fx"
-    return _eager_prepare(model, keep), "per-conv"
+    return _eager_prepare(model, keep, reduce_range), "per-conv"
 
 
 def _observers(prepared: nn.Module) -> dict[str, nn.Module]:
@@ -174,34 +179,44 @@ def _observers(prepared: nn.Module) -> dict[str, nn.Module]:
             and not n.endswith("weight_fake_quant")}
 
 
-def _convert(prepared: nn.Module, mode: str) -> nn.Module:
+def _convert(prepared: nn.Module, mode: str, reference: bool = False) -> nn.Module:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.simplefilter("ignore", UserWarning)
-        return _convert_quietly(prepared, mode)
+        return _convert_quietly(prepared, mode, reference)
 
 
-def _convert_quietly(prepared: nn.Module, mode: str) -> nn.Module:
+def _convert_quietly(prepared: nn.Module, mode: str, reference: bool) -> nn.Module:
     if mode == "fx":
         from torch.ao.quantization.quantize_fx import convert_fx
 
+        if reference:  # quantise/dequantise around float ops: integer arithmetic without saturation
+            from torch.ao.quantization.quantize_fx import convert_to_reference_fx
+
+            return convert_to_reference_fx(prepared).eval()
         return convert_fx(prepared).eval()
     from torch.ao.quantization import convert
 
-    return convert(prepared, inplace=False).eval()
+    return convert(prepared, inplace=False, is_reference=reference).eval()
 
 
-def calibrate_int8(model: nn.Module, batches: Iterable[torch.Tensor]) -> tuple[nn.Module, dict]:
+def calibrate_int8(model: nn.Module, batches: Iterable[torch.Tensor], *, full_range_reference: bool = False
+                   ) -> tuple[nn.Module, dict]:
     """Calibrate on ``batches`` ((N, C, h, w) float in [0, 1]: LR crops of training photos).
 
     ``model`` is the float network as the engine runs it (:func:`optimize_for_inference`'s
     folds, no channels-last needed). Returns the int8 network and the card entry
     (``route``, ``mode``, ``qparams``) that :func:`quantize_int8` rebuilds it from.
+
+    ``full_range_reference=True`` is a what-if for VNNI CPUs: 8-bit activations, and the
+    reference network (float convolutions between quantise/dequantise: the integer result
+    without AVX2's saturation). Its quality is what full-range int8 kernels would give; it is
+    not a fast path and its entry is not for a card.
     """
     batches = list(batches)
     if not batches:
         raise ValueError("calibration needs at least one batch")
-    prepared, mode = _prepare(model, batches[0][:1])
+    prepared, mode = _prepare(model, batches[0][:1], reduce_range=not full_range_reference)
     with torch.no_grad():
         for b in batches:
             prepared(b.float())
@@ -212,7 +227,7 @@ def calibrate_int8(model: nn.Module, batches: Iterable[torch.Tensor]) -> tuple[n
         scale, zp = obs.calculate_qparams()
         qparams[name] = [float(scale.reshape(-1)[0]), int(zp.reshape(-1)[0])]
     entry = {"route": INT8_ROUTE, "mode": mode, "qparams": qparams}
-    return _convert(prepared, mode), entry
+    return _convert(prepared, mode, reference=full_range_reference), entry
 
 
 def quantize_int8(model: nn.Module, entry: dict) -> nn.Module:

@@ -37,7 +37,10 @@ from ..models.base import Border, ModelDescriptor, ModelInfo, describe
 from .tiling import Tile, plan_tiles
 
 __all__ = ["Upscaler", "pick_device", "resolve_precision", "border_pre_pad", "DEFAULT_MEMORY_BUDGET_MB",
-           "DEFAULT_PRECISION", "MAX_FRAMES_PER_BATCH", "PRECISIONS", "int8_offered"]
+           "DEFAULT_PRECISION", "MAX_FRAMES_PER_BATCH", "PRECISIONS", "BACKENDS", "int8_offered"]
+
+#: the engines that run the network: eager PyTorch, or its ONNX export in ONNX Runtime / OpenVINO (CPU, float32)
+BACKENDS = ("torch", "onnxruntime", "openvino")
 
 #: every precision the engine knows (int8: the CPU-only quantised network of inference/quantize.py)
 PRECISIONS = ("fp32", "bf16", "fp16", "int8", "auto")
@@ -150,8 +153,9 @@ class Upscaler:
             models that passed the int8 gate.
         batch_tiles: how many equal-size tiles to run at once.
         optimize: fold BatchNorm into convolutions and use channels-last (exact; on by default).
-        backend: ``torch`` (default) or ``onnxruntime``: the network exported to ONNX and run
-            by ONNX Runtime on the CPU (float32 only; ``pip install "superres[onnx]"``).
+        backend: ``torch`` (default), ``onnxruntime`` or ``openvino``: the network exported to ONNX
+            and run by ONNX Runtime / OpenVINO on the CPU (float32 only; ``pip install
+            "superres[onnx]"`` / ``"superres[openvino]"``).
     """
 
     def __init__(self, model: nn.Module | ModelDescriptor, device: str | torch.device | None = "auto",
@@ -175,26 +179,26 @@ class Upscaler:
             raise ValueError(f"tile must be >= 0, got {tile}")
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be fp32, bf16, fp16, int8 or auto, got {precision!r}")
-        if backend not in ("torch", "onnxruntime"):
-            raise ValueError(f"backend must be torch or onnxruntime, got {backend!r}")
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
         self.backend = backend
         self.device = pick_device(device)
-        self._ort = None
-        if backend == "onnxruntime":
+        self._ort = None  # the ONNX graph's runner (ONNX Runtime or OpenVINO), when not torch
+        if backend != "torch":
             if self.device.type != "cpu":
-                raise ValueError("the onnxruntime backend runs on the CPU; use --device cpu or the torch backend")
+                raise ValueError(f"the {backend} backend runs on the CPU; use --device cpu or the torch backend")
             if precision not in ("fp32", "auto"):
-                raise ValueError(f"the onnxruntime backend runs float32 only, not {precision}")
-            from .onnx import OrtRunner
+                raise ValueError(f"the {backend} backend runs float32 only, not {precision}")
+            from .onnx import OrtRunner, OvRunner
 
-            self._ort = OrtRunner(desc.module)
+            self._ort = (OrtRunner if backend == "onnxruntime" else OvRunner)(desc.module)
             precision = "fp32"
         self.precision = resolve_precision(precision, desc, self.device)
         self.channels_last = optimize and self.device.type in ("cpu", "cuda") and backend == "torch"
         if self.precision == "int8":
             self.channels_last = False
             self.model = self._int8_model(desc)
-        elif optimize and self._ort is None:  # ONNX Runtime folds BatchNorm in its own export
+        elif optimize and self._ort is None:  # the ONNX export folds BatchNorm itself
             from .optimize import optimize_for_inference
 
             self.model = optimize_for_inference(desc.module, self.device, self.channels_last)
