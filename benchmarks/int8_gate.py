@@ -98,6 +98,20 @@ def gate(name: str, photos: int, crop: int, lp) -> dict:
     return entry
 
 
+def what_if_vnni(name: str, photos: int, crop: int, lp) -> dict:
+    """Quality of full 8-bit activations without AVX2's saturation (the reference network: float
+    convolutions between quantise/dequantise), i.e. what VNNI kernels would compute. Not a fast path."""
+    desc = load_model(name)
+    base = optimize_for_inference(desc.module, torch.device("cpu"), channels_last=False, prelu=False)
+    net, _ = calibrate_int8(base, calibration_batches(SHARED / "train-hr", photos, crop), full_range_reference=True)
+    net.info, net.card, net.name = desc.info, desc.card, f"{name} int8 (8-bit reference)"
+    rows = {}
+    for ds in ("Set5", "Set14"):
+        q = evaluate_model(net, SHARED / "bench" / ds, precision="fp32", device="cpu", lpips=lp).summary()
+        rows[ds] = [q["psnr"], q["lpips"]]
+    return rows
+
+
 def table(results: dict) -> str:
     lines = ["| model | set | fp32 PSNR / LPIPS | int8 PSNR / LPIPS | PSNR drop | LPIPS rise | int8 offered |",
              "|---|---|---|---|---|---|---|"]
@@ -115,10 +129,30 @@ def main() -> None:
     ap.add_argument("--photos", type=int, default=32)
     ap.add_argument("--crop", type=int, default=64)
     ap.add_argument("--no-cards", action="store_true", help="measure only; leave the cards and MODELS.md alone")
+    ap.add_argument("--what-if-vnni", action="store_true",
+                    help="only score the 8-bit reference network (what VNNI kernels compute) against the "
+                         "fp32 figures in benchmarks/int8_gate.json; writes benchmarks/int8_vnni_what_if.json")
     ns = ap.parse_args()
     warnings.filterwarnings("ignore", category=UserWarning)
     torch.manual_seed(0)
     lp = LPIPS(net="alex")
+    if ns.what_if_vnni:
+        done = json.loads((ROOT / "benchmarks" / "int8_gate.json").read_text())["models"]
+        out = {}
+        for name in ns.models:
+            rows = what_if_vnni(name, ns.photos, ns.crop, lp)
+            out[name] = {ds: {"fp32": done[name]["gate"]["sets"][ds]["fp32"], "int8_8bit_reference": r,
+                              "int8_7bit_avx2": done[name]["gate"]["sets"][ds]["int8"],
+                              "psnr_drop": done[name]["gate"]["sets"][ds]["fp32"][0] - r[0],
+                              "lpips_rise": r[1] - done[name]["gate"]["sets"][ds]["fp32"][1]}
+                         for ds, r in rows.items()}
+            print(name, {ds: (round(v["psnr_drop"], 3), round(v["lpips_rise"], 4)) for ds, v in out[name].items()},
+                  flush=True)
+        cmd = "PYTHONPATH=src TORCH_HOME=../shared/weights python benchmarks/int8_gate.py --what-if-vnni --models " \
+            + " ".join(ns.models)
+        atomic_write_bytes(ROOT / "benchmarks" / "int8_vnni_what_if.json",
+                           (json.dumps({"command": cmd, "models": out}, indent=2) + "\n").encode())
+        return
     results = {}
     for name in ns.models:
         results[name] = gate(name, ns.photos, ns.crop, lp)
