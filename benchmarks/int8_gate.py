@@ -112,6 +112,44 @@ def what_if_vnni(name: str, photos: int, crop: int, lp) -> dict:
     return rows
 
 
+def openvino_nncf(name: str, photos: int, crop: int, lp) -> dict:
+    """OpenVINO int8 (NNCF's default post-training quantisation of the exported graph, calibrated on
+    the same training crops) against OpenVINO fp32 of the same graph: the plain forward pass, no border
+    padding, so both sides see the same network. Quality only."""
+    import nncf
+    import openvino as ov
+
+    from superres.evaluate import benchmark_files
+    from superres.inference.onnx import onnx_bytes
+    from superres.metrics import score
+
+    desc = load_model(name)
+    core = ov.Core()
+    graph = onnx_bytes(desc.module)  # dynamic h, w
+    data = nncf.Dataset([b.numpy() for b in calibration_batches(SHARED / "train-hr", photos, crop)])
+    nets = {"fp32": core.read_model(graph, b""),
+            "int8": nncf.quantize(core.read_model(graph, b""), data, subset_size=photos)}
+    rows = {}
+    for ds in ("Set5", "Set14"):
+        sums = {k: [0.0, 0.0] for k in nets}
+        files = benchmark_files(SHARED / "bench" / ds)
+        for f in files:
+            hr = np.asarray(Image.open(f).convert("RGB"))
+            hr = hr[:hr.shape[0] // 4 * 4, :hr.shape[1] // 4 * 4]
+            lr = degrade(hr, 4).astype(np.float32).transpose(2, 0, 1)[None] / 255
+            for k, net in nets.items():
+                c = core.compile_model(net, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+                y = np.clip(np.asarray(c({0: lr})[0])[0].transpose(1, 2, 0) * 255, 0, 255).round().astype(np.uint8)
+                sc = score(y, hr, 4, lpips=lp)
+                sums[k][0] += sc.psnr
+                sums[k][1] += sc.lpips
+        n = len(files)
+        rows[ds] = {k: [v[0] / n, v[1] / n] for k, v in sums.items()}
+        rows[ds]["psnr_drop"] = rows[ds]["fp32"][0] - rows[ds]["int8"][0]
+        rows[ds]["lpips_rise"] = rows[ds]["int8"][1] - rows[ds]["fp32"][1]
+    return rows
+
+
 def table(results: dict) -> str:
     lines = ["| model | set | fp32 PSNR / LPIPS | int8 PSNR / LPIPS | PSNR drop | LPIPS rise | int8 offered |",
              "|---|---|---|---|---|---|---|"]
@@ -132,10 +170,23 @@ def main() -> None:
     ap.add_argument("--what-if-vnni", action="store_true",
                     help="only score the 8-bit reference network (what VNNI kernels compute) against the "
                          "fp32 figures in benchmarks/int8_gate.json; writes benchmarks/int8_vnni_what_if.json")
+    ap.add_argument("--openvino-nncf", action="store_true",
+                    help="only gate OpenVINO int8 (NNCF) against OpenVINO fp32; writes benchmarks/int8_openvino_gate.json")
     ns = ap.parse_args()
     warnings.filterwarnings("ignore", category=UserWarning)
     torch.manual_seed(0)
     lp = LPIPS(net="alex")
+    if ns.openvino_nncf:
+        out = {}
+        for name in ns.models:
+            out[name] = openvino_nncf(name, ns.photos, ns.crop, lp)
+            print(name, {ds: (round(v["psnr_drop"], 3), round(v["lpips_rise"], 4)) for ds, v in out[name].items()},
+                  flush=True)
+        cmd = "PYTHONPATH=src TORCH_HOME=../shared/weights python benchmarks/int8_gate.py --openvino-nncf --models " \
+            + " ".join(ns.models)
+        atomic_write_bytes(ROOT / "benchmarks" / "int8_openvino_gate.json",
+                           (json.dumps({"command": cmd, "models": out}, indent=2) + "\n").encode())
+        return
     if ns.what_if_vnni:
         done = json.loads((ROOT / "benchmarks" / "int8_gate.json").read_text())["models"]
         out = {}
