@@ -119,3 +119,37 @@ def test_missing_onnxruntime_names_the_install(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", fake)
     with pytest.raises(SuperResError, match=r"superres\[onnx\]"):
         OrtRunner(SRResNet(channels=8, n_blocks=1))
+
+
+@pytest.mark.parametrize("make", [lambda: _bn_trained(SRResNet(channels=8, n_blocks=2)),
+                                  lambda: CompactSR(num_feat=8, num_conv=3),
+                                  lambda: SRCNN(n1=8, n2=4)])
+def test_openvino_backend_matches_torch(make):
+    pytest.importorskip("openvino", reason="OpenVINO not installed (pip install 'superres[openvino]')")
+    torch.manual_seed(0)
+    m = make()
+    x = torch.rand(1, 3, 37, 29)
+    ref = Upscaler(m, tile=16, tile_pad=4, precision="fp32", device="cpu")(x)
+    up = Upscaler(m, tile=16, tile_pad=4, precision="auto", device="cpu", backend="openvino")
+    assert up.precision == "fp32"
+    assert float((up(x) - ref).abs().max()) < 2e-4
+
+
+def test_missing_openvino_names_the_install(monkeypatch):
+    import builtins
+
+    from superres.errors import SuperResError
+    from superres.inference.onnx import OvRunner
+
+    real = builtins.__import__
+
+    def fake(name, *a, **k):
+        if name == "openvino":
+            raise ImportError("no openvino")
+        return real(name, *a, **k)
+
+    monkeypatch.setattr(builtins, "__import__", fake)
+    with pytest.raises(SuperResError, match=r"superres\[openvino\]"):
+        OvRunner(SRResNet(channels=8, n_blocks=1))
+    with pytest.raises(ValueError, match="float32"):
+        Upscaler(SRResNet(channels=8, n_blocks=1), device="cpu", precision="int8", backend="openvino")

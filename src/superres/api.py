@@ -65,7 +65,7 @@ def _weights_stamp(name: str) -> tuple:
 def make_upscaler(model="srgan-x4", *, device: str = "auto", tile: int | None = None,
                   tile_pad: int | None = None, precision: str = DEFAULT_PRECISION, batch_tiles: int = 1,
                   backend: str = "torch", strength: float | None = None, denoise: float | None = None) -> Upscaler:
-    """An :class:`Upscaler` for a model name, path, descriptor or module (``backend``: torch or onnxruntime;
+    """An :class:`Upscaler` for a model name, path, descriptor or module (``backend``: torch, onnxruntime or openvino;
     ``strength`` / ``denoise``: see :func:`cached_model`)."""
     return Upscaler(cached_model(model, device, strength=strength, denoise=denoise), device=device, tile=tile,
                     tile_pad=tile_pad, precision=precision, batch_tiles=batch_tiles, backend=backend)

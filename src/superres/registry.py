@@ -245,9 +245,11 @@ def create_model(name: str, pretrained: bool = True, device: str = "cpu"):
         # the border treatment that measured best (benchmarks/real_photos.py --border-study), recorded in
         # the card beside the file when it was measured after export; load_model puts it into the typed
         # ModelInfo.border the engine reads
-        border = entry.weights.card().get("extra", {}).get("border")
-        if border and getattr(model, "card", None) is not None and "border" not in model.card.extra:
-            model.card.extra["border"] = border
+        # the same for the int8 calibration and its quality gate (benchmarks/int8_gate.py)
+        side = entry.weights.card().get("extra", {})
+        for key in ("border", "int8"):
+            if side.get(key) and getattr(model, "card", None) is not None and key not in model.card.extra:
+                model.card.extra[key] = side[key]
     return model.eval().to(device)
 
 

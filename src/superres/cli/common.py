@@ -19,12 +19,16 @@ def add_model_options(p: argparse.ArgumentParser, default: str | None = None) ->
     p.add_argument("--tile-pad", type=non_negative_int, default=None, metavar="N",
                    help="context pixels read around each tile (default: the model's receptive hint)")
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
-    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
+    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16", "int8"],
                    help="arithmetic precision; auto (default) uses bf16 on CPUs with native bfloat16 "
-                        "(fp16 on CUDA) only for models whose card shows it loses no quality, else fp32")
-    p.add_argument("--backend", default="torch", choices=["torch", "onnxruntime"],
-                   help="torch (default) or onnxruntime: the network exported to ONNX and run by ONNX "
-                        "Runtime on the CPU, float32 (needs pip install \"superres[onnx]\")")
+                        "(fp16 on CUDA) only for models whose card shows it loses no quality, else fp32; "
+                        "int8 (CPU) for models that passed the int8 gate (MODELS.md), picked by auto "
+                        "only on CPUs with VNNI")
+    p.add_argument("--backend", default="torch", choices=["torch", "onnxruntime", "openvino"],
+                   help="torch (default), onnxruntime or openvino: the network exported to ONNX and run by "
+                        "ONNX Runtime / OpenVINO on the CPU, float32 (needs pip install \"superres[onnx]\" / "
+                        "\"superres[openvino]\"; openvino measured 1.1-1.2x faster than torch "
+                        "float32 for srgan-x4 and srcnn-x4 on a 2-core AVX2 CPU: benchmarks/results.md)")
     add_offline_option(p)
 
 

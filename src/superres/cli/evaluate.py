@@ -54,7 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
     p.add_argument("--tile", type=non_negative_int, default=None, metavar="N",
                    help="LR tile size (default: from a memory budget; 0 = never tile)")
-    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"],
+    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16", "int8"],
                    help="arithmetic precision (default fp32, the reference)")
     p.add_argument("--overwrite", action="store_true", help="replace existing --out files")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")

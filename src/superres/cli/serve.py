@@ -47,7 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
     p.add_argument("--tile", type=non_negative_int, default=None, metavar="N",
                    help="LR tile size in pixels (default: from a memory budget; 0 = never tile)")
-    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
+    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16", "int8"],
                    help="arithmetic precision, as for 'superres upscale' (default auto)")
     p.add_argument("--open", action="store_true", help="open the page in a browser")
     p.add_argument("-q", "--quiet", action="store_true", help="print only the address")

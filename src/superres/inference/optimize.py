@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from torch import nn
 
 __all__ = ["fold_batchnorm", "fuse_shuffle_tail", "fast_prelu", "fold_bicubic_skip", "optimize_for_inference",
-           "cpu_has_bf16"]
+           "cpu_has_bf16", "cpu_has_vnni"]
 
 
 def _fold(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
@@ -214,6 +214,7 @@ class _CompactFoldedSkip(nn.Module):
             weight[ch * s * s:(ch + 1) * s * s, ch] = k.reshape(s * s, 5, 5)
         self.skip = nn.Conv2d(c, c * s * s, 5, bias=False)
         self.skip.weight = nn.Parameter(weight.float(), requires_grad=False)
+        self.skip.keep_float = True  # the bicubic base of the image: never quantised (inference/quantize.py)
         self.train(model.training)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -255,10 +256,14 @@ def fold_bicubic_skip(model: nn.Module) -> nn.Module:
     return _CompactFoldedSkip(model)
 
 
-def optimize_for_inference(model: nn.Module, device: torch.device, channels_last: bool = True) -> nn.Module:
+def optimize_for_inference(model: nn.Module, device: torch.device, channels_last: bool = True,
+                           prelu: bool = True) -> nn.Module:
     """Fold BatchNorm, fuse the output convolution into the last PixelShuffle, and choose
-    the memory format; returns a new module in eval mode."""
-    fast = fast_prelu(fold_bicubic_skip(fuse_shuffle_tail(fold_batchnorm(model))))
+    the memory format; returns a new module in eval mode. ``prelu=False`` keeps ``nn.PReLU``
+    (the int8 route quantises it; :func:`fast_prelu` only helps bfloat16)."""
+    fast = fold_bicubic_skip(fuse_shuffle_tail(fold_batchnorm(model)))
+    if prelu:
+        fast = fast_prelu(fast)
     for attr in ("info", "args", "card", "name"):  # keep the descriptor the engine reads
         if hasattr(model, attr):
             setattr(fast, attr, getattr(model, attr))
@@ -284,11 +289,26 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def cpu_has_bf16() -> bool:
-    """True when the CPU has native bfloat16 arithmetic (AVX-512 BF16 or AMX)."""
+def _cpu_flags() -> set[str]:
+    """The CPU's feature flags (Linux /proc/cpuinfo; empty elsewhere, so nothing is assumed)."""
     try:
         with open("/proc/cpuinfo") as f:
-            flags = f.read()
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
     except OSError:
-        return False
-    return " avx512_bf16" in flags or " amx_bf16" in flags
+        return set()
+    return set()
+
+
+def cpu_has_bf16() -> bool:
+    """True when the CPU has native bfloat16 arithmetic (AVX-512 BF16 or AMX)."""
+    flags = _cpu_flags()
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def cpu_has_vnni() -> bool:
+    """True when the CPU has an int8 dot-product instruction (AVX-512 VNNI, AVX-VNNI or AMX int8):
+    the int8 path's speed depends on it (inference/quantize.py)."""
+    flags = _cpu_flags()
+    return bool(flags & {"avx512_vnni", "avx_vnni", "amx_int8"})

@@ -37,7 +37,13 @@ from ..models.base import Border, ModelDescriptor, ModelInfo, describe
 from .tiling import Tile, plan_tiles
 
 __all__ = ["Upscaler", "pick_device", "resolve_precision", "border_pre_pad", "DEFAULT_MEMORY_BUDGET_MB",
-           "DEFAULT_PRECISION", "MAX_FRAMES_PER_BATCH"]
+           "DEFAULT_PRECISION", "MAX_FRAMES_PER_BATCH", "PRECISIONS", "BACKENDS", "int8_offered"]
+
+#: the engines that run the network: eager PyTorch, or its ONNX export in ONNX Runtime / OpenVINO (CPU, float32)
+BACKENDS = ("torch", "onnxruntime", "openvino")
+
+#: every precision the engine knows (int8: the CPU-only quantised network of inference/quantize.py)
+PRECISIONS = ("fp32", "bf16", "fp16", "int8", "auto")
 
 #: working-memory budget for activations when choosing a tile size automatically
 DEFAULT_MEMORY_BUDGET_MB = 1024
@@ -89,11 +95,29 @@ def border_pre_pad(model: nn.Module | ModelDescriptor) -> int:
     return 0 if info.border is Border.ZERO else int(info.border_pad)
 
 
+def int8_offered(model: nn.Module | ModelDescriptor) -> tuple[bool, str]:
+    """(offered, reason): int8 needs the card's calibration and a passed quality gate
+    (:mod:`superres.inference.quantize`)."""
+    card = describe(model).card
+    entry = (card.extra if card is not None else {}).get("int8")
+    if not entry:
+        return False, "its card records no int8 calibration (benchmarks/int8_gate.py makes one)"
+    if not entry.get("ok"):
+        return False, "it failed the int8 quality gate (MODELS.md)"
+    return True, "passed the int8 quality gate"
+
+
 def resolve_precision(precision: str, model: nn.Module | ModelDescriptor, device: torch.device) -> str:
     """The precision ``auto`` stands for on this device, for this model (see :data:`DEFAULT_PRECISION`)."""
     if precision != "auto":
         return precision
-    if not describe(model).reduced_precision_ok:
+    desc = describe(model)
+    if device.type == "cpu" and int8_offered(desc)[0]:
+        from .optimize import cpu_has_vnni
+
+        if cpu_has_vnni():  # without VNNI int8 runs on saturating AVX2 kernels: not picked by itself
+            return "int8"
+    if not desc.reduced_precision_ok:
         return "fp32"
     if device.type == "cuda":
         return "fp16"
@@ -120,14 +144,18 @@ class Upscaler:
         pre_pad: reflection padding around the whole image, in LR pixels; None (default): the
             model's border treatment (:func:`border_pre_pad`: ``info.border`` / ``info.border_pad``,
             which for our own models the card's measured choice sets).
-        precision: ``fp32``, ``bf16``, ``fp16`` (autocast) or ``auto`` (the default,
+        precision: ``fp32``, ``bf16``, ``fp16`` (autocast), ``int8`` (CPU: the quantised network
+            of :mod:`superres.inference.quantize`, for models whose card records a passed int8
+            gate) or ``auto`` (the default,
             :data:`DEFAULT_PRECISION`): bf16 on CPUs with native bfloat16 / fp16 on CUDA, but only
             for models whose card records that reduced precision passed our quality check
-            (``reduced_precision_ok``); fp32 otherwise.
+            (``reduced_precision_ok``); fp32 otherwise. On CPUs with VNNI, ``auto`` picks int8 for
+            models that passed the int8 gate.
         batch_tiles: how many equal-size tiles to run at once.
         optimize: fold BatchNorm into convolutions and use channels-last (exact; on by default).
-        backend: ``torch`` (default) or ``onnxruntime``: the network exported to ONNX and run
-            by ONNX Runtime on the CPU (float32 only; ``pip install "superres[onnx]"``).
+        backend: ``torch`` (default), ``onnxruntime`` or ``openvino``: the network exported to ONNX
+            and run by ONNX Runtime / OpenVINO on the CPU (float32 only; ``pip install
+            "superres[onnx]"`` / ``"superres[openvino]"``).
     """
 
     def __init__(self, model: nn.Module | ModelDescriptor, device: str | torch.device | None = "auto",
@@ -149,24 +177,28 @@ class Upscaler:
             raise ValueError("the model has no .info.scale; pass scale=")
         if tile is not None and tile < 0:
             raise ValueError(f"tile must be >= 0, got {tile}")
-        if precision not in ("fp32", "bf16", "fp16", "auto"):
-            raise ValueError(f"precision must be fp32, bf16, fp16 or auto, got {precision!r}")
-        if backend not in ("torch", "onnxruntime"):
-            raise ValueError(f"backend must be torch or onnxruntime, got {backend!r}")
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be fp32, bf16, fp16, int8 or auto, got {precision!r}")
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
         self.backend = backend
         self.device = pick_device(device)
-        self._ort = None
-        if backend == "onnxruntime":
+        self._ort = None  # the ONNX graph's runner (ONNX Runtime or OpenVINO), when not torch
+        if backend != "torch":
             if self.device.type != "cpu":
-                raise ValueError("the onnxruntime backend runs on the CPU; use --device cpu or the torch backend")
+                raise ValueError(f"the {backend} backend runs on the CPU; use --device cpu or the torch backend")
             if precision not in ("fp32", "auto"):
-                raise ValueError(f"the onnxruntime backend runs float32 only, not {precision}")
-            from .onnx import OrtRunner
+                raise ValueError(f"the {backend} backend runs float32 only, not {precision}")
+            from .onnx import OrtRunner, OvRunner
 
-            self._ort = OrtRunner(desc.module)
+            self._ort = (OrtRunner if backend == "onnxruntime" else OvRunner)(desc.module)
             precision = "fp32"
+        self.precision = resolve_precision(precision, desc, self.device)
         self.channels_last = optimize and self.device.type in ("cpu", "cuda") and backend == "torch"
-        if optimize and self._ort is None:  # ONNX Runtime folds BatchNorm in its own export
+        if self.precision == "int8":
+            self.channels_last = False
+            self.model = self._int8_model(desc)
+        elif optimize and self._ort is None:  # the ONNX export folds BatchNorm itself
             from .optimize import optimize_for_inference
 
             self.model = optimize_for_inference(desc.module, self.device, self.channels_last)
@@ -178,10 +210,23 @@ class Upscaler:
         # pads are whole multiples of tile_multiple, so every tile sees the whole image's pixel grid
         self.tile_pad = -(-int(tile_pad if tile_pad is not None else info.receptive_pad) // m) * m
         self.pre_pad = -(-int(pre_pad if pre_pad is not None else border_pre_pad(desc)) // m) * m
-        self.precision = resolve_precision(precision, desc, self.device)
         self.memory_budget_mb = float(memory_budget_mb)
         self.batch_tiles = max(1, int(batch_tiles))
         self.in_channels = int(info.in_channels)
+
+    def _int8_model(self, desc: ModelDescriptor) -> nn.Module:
+        from ..errors import UsageError
+
+        if self.device.type != "cpu" or self._ort is not None:
+            raise UsageError("int8 runs on the CPU with the torch backend; use --device cpu --backend torch")
+        ok, why = int8_offered(desc)
+        if not ok:
+            raise UsageError(f"{desc.name or desc.info.arch} does not offer int8: {why}; use --precision auto")
+        from .optimize import optimize_for_inference
+        from .quantize import quantize_int8
+
+        base = optimize_for_inference(desc.module, self.device, channels_last=False, prelu=False)
+        return quantize_int8(base, desc.card.extra["int8"])
 
     @property
     def name(self) -> str:
@@ -235,7 +280,7 @@ class Upscaler:
 
     # -- running ------------------------------------------------------------
     def _autocast(self):
-        dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[self.precision]
+        dtype = {"fp32": None, "int8": None, "bf16": torch.bfloat16, "fp16": torch.float16}[self.precision]
         return torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None)
 
     @torch.inference_mode()
