@@ -230,7 +230,8 @@ def test_recipe_text_comes_from_the_runs_config():
 
     paper = make_config("srgan", None, {"init_from": "runs/srresnet"}).to_dict()
     text = recipe_text(paper, "vgg19 conv5_4 from https://example/vgg19.pth")
-    assert "vgg19 conv5_4" in text and "1e-3 x adversarial" in text and "features / 12.75" in text
+    assert "vgg19 conv5_4" in text and "1e-3 x adversarial" in text and "features x 4.52" in text
+    assert "features / 12.75" in recipe_text(dict(paper, vgg_scale=1 / 12.75))  # as the shipped runs recorded it
     assert "pixel" not in text and "grid" not in text and "https" not in text
     tuned = make_config("srgan", None, {"init_from": "r", "pixel_weight": "2", "grid_weight": "1000",
                                         "consistency_weight": "10", "vgg_layer": "conv3_3", "vgg_net": "vgg16",
