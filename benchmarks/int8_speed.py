@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from int8_gate import calibration_batches
-from run import machine, timeit
+from run import layer_times, machine, timeit
 
 from superres.api import make_upscaler
 from superres.fileio import atomic_write_bytes
@@ -37,44 +37,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def profile(model: torch.nn.Module, x: torch.Tensor, ctx, repeats: int = 2) -> dict:
-    groups: dict[str, float] = {}
-    starts: dict[int, float] = {}
-
-    def key(mod, out) -> str:
-        res = f"@{out.shape[-2]}x{out.shape[-1]}"
-        k = getattr(mod, "kernel_size", None)
-        if k is not None and hasattr(mod, "in_channels"):
-            k = k if isinstance(k, tuple) else (k, k)
-            return f"{type(mod).__name__} {k[0]}x{k[1]} {mod.in_channels}->{mod.out_channels} {res}"
-        return f"{type(mod).__name__} {res}"
-
-    def pre(mod, inp):
-        starts[id(mod)] = time.perf_counter()
-
-    def post(mod, inp, out):
-        k = key(mod, out)
-        groups[k] = groups.get(k, 0.0) + time.perf_counter() - starts[id(mod)]
-
-    leaves = [m for m in model.modules() if not list(m.children())]
-    handles = [h for m in leaves for h in (m.register_forward_pre_hook(pre), m.register_forward_hook(post))]
-    totals = []
-    with torch.inference_mode():
-        for i in range(repeats + 1):
-            if i == 1:
-                groups.clear()
-                totals.clear()
-            t = time.perf_counter()
-            with ctx():
-                model(x)
-            totals.append(time.perf_counter() - t)
-    for h in handles:
-        h.remove()
-    n, total = len(totals), sum(totals)
-    rows = sorted(({"layer": k, "ms": 1e3 * v / n, "share": v / total} for k, v in groups.items()),
-                  key=lambda r: -r["ms"])
-    rows.append({"layer": "other (quantise/dequantise, adds, clamp, glue)",
-                 "ms": 1e3 * (total - sum(groups.values())) / n, "share": 1 - sum(groups.values()) / total})
-    return {"total_ms": 1e3 * total / n, "rows": rows}
+    total, rows = layer_times(model, x, ctx, repeats, other="quantise/dequantise, adds, clamp, glue")
+    return {"total_ms": 1e3 * total, "rows": [{"layer": r["layer"], "ms": 1e3 * r["seconds"], "share": r["share"]}
+                                             for r in rows]}
 
 
 def openvino_paths(model, x: np.ndarray, repeats: int, calib) -> dict:

@@ -186,6 +186,53 @@ def bench_model(name: str, repeats: int, big: bool, compile_: bool) -> dict:
     return row
 
 
+def layer_times(model, x, ctx, repeats: int, other: str) -> tuple[float, list[dict]]:
+    """Mean wall time of ``model(x)`` under ``ctx()`` and its split over leaf modules, grouped by kind,
+    kernel, channels and output resolution (e.g. "Conv2d 9x9 64->3 @1024x1024"; quantised convolutions
+    too). The first pass is a warm-up. What the hooks do not see is one row labelled ``other``.
+    Returns (seconds per pass, rows of {"layer", "seconds", "share"}, slowest first)."""
+    groups: dict[str, float] = {}
+    starts: dict[int, float] = {}
+
+    def key(mod, out) -> str:
+        res = f"@{out.shape[-2]}x{out.shape[-1]}"
+        k = getattr(mod, "kernel_size", None)
+        if k is not None and hasattr(mod, "in_channels"):
+            k = k if isinstance(k, tuple) else (k, k)
+            return f"{type(mod).__name__} {k[0]}x{k[1]} {mod.in_channels}->{mod.out_channels} {res}"
+        return f"{type(mod).__name__} {res}"
+
+    def pre(mod, inp):
+        starts[id(mod)] = time.perf_counter()
+
+    def post(mod, inp, out):
+        k = key(mod, out)
+        groups[k] = groups.get(k, 0.0) + time.perf_counter() - starts[id(mod)]
+
+    leaves = [m for m in model.modules() if not list(m.children())]
+    handles = [h for m in leaves for h in (m.register_forward_pre_hook(pre), m.register_forward_hook(post))]
+    totals = []
+    try:
+        with torch.inference_mode():
+            for i in range(repeats + 1):
+                if i == 1:  # the first pass is a warm-up
+                    groups.clear()
+                    totals.clear()
+                t = time.perf_counter()
+                with ctx():
+                    model(x)
+                totals.append(time.perf_counter() - t)
+    finally:
+        for h in handles:
+            h.remove()
+    n, total = len(totals), sum(totals)
+    rows = sorted(({"layer": k, "seconds": v / n, "share": v / total} for k, v in groups.items()),
+                  key=lambda r: -r["seconds"])
+    rows.append({"layer": f"other ({other})", "seconds": (total - sum(groups.values())) / n,
+                 "share": 1 - sum(groups.values()) / total})
+    return total / n, rows
+
+
 def profile_model(name: str, precision: str = "fp32", size: int = 256, repeats: int = 3) -> dict:
     """Where the time of the project's path goes: wall time per layer kind.
 
@@ -198,44 +245,9 @@ def profile_model(name: str, precision: str = "fp32", size: int = 256, repeats: 
 
     model = optimize_for_inference(get_model(name), torch.device("cpu"), True)
     x = torch.rand(1, 3, size, size).contiguous(memory_format=torch.channels_last)
-    groups: dict[str, float] = {}
-    starts: dict[int, float] = {}
-
-    def key(mod, out) -> str:
-        res = f"@{out.shape[-2]}x{out.shape[-1]}"
-        if isinstance(mod, torch.nn.Conv2d):
-            k = mod.kernel_size
-            return f"Conv2d {k[0]}x{k[1]} {mod.in_channels}->{mod.out_channels} {res}"
-        return f"{type(mod).__name__} {res}"
-
-    def pre(mod, inp):
-        starts[id(mod)] = time.perf_counter()
-
-    def post(mod, inp, out):
-        k = key(mod, out)
-        groups[k] = groups.get(k, 0.0) + time.perf_counter() - starts[id(mod)]
-
-    leaves = [m for m in model.modules() if not list(m.children())]
-    handles = [h for m in leaves for h in (m.register_forward_pre_hook(pre), m.register_forward_hook(post))]
     ctx = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if precision == "bf16" else torch.no_grad
-    totals = []
-    with torch.no_grad():
-        for i in range(repeats + 1):
-            if i == 1:  # the first pass is a warm-up
-                groups.clear()
-                totals.clear()
-            t = time.perf_counter()
-            with ctx():
-                model(x)
-            totals.append(time.perf_counter() - t)
-    for h in handles:
-        h.remove()
-    total = sum(totals)
-    rows = sorted(({"layer": k, "seconds": v / len(totals), "share": v / total} for k, v in groups.items()),
-                  key=lambda r: -r["seconds"])
-    rows.append({"layer": "other (interpolation, adds, clamp, glue)", "seconds": (total - sum(groups.values())) / len(totals),
-                 "share": 1 - sum(groups.values()) / total})
-    return {"model": name, "precision": precision, "input": f"{size}x{size}", "total_s": total / len(totals),
+    total, rows = layer_times(model, x, ctx, repeats, other="interpolation, adds, clamp, glue")
+    return {"model": name, "precision": precision, "input": f"{size}x{size}", "total_s": total,
             "rows": rows}
 
 
