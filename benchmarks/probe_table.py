@@ -35,6 +35,21 @@ def run_rows(run: Path) -> tuple[dict, list[dict]]:
     return cfg, rows
 
 
+HEADER = ("| run | changes from the srgan defaults | PSNR-Y | LPIPS | mean shift R/G/B | flat shift | "
+          "grid / chroma / colour (synthetic) | s/step |\n|---|---|---:|---:|---|---:|---|---:|")
+
+
+def table_row(row: dict) -> str:
+    """One Markdown row of a measured (or saved, ``--from-json``) probe."""
+    lp = f"{row['lpips']:.3f} ({row['raw_lpips']:.3f})" if row["raw_lpips"] is not None else f"{row['lpips']:.3f}"
+    ps = f"{row['psnr']:.2f} ({row['raw_psnr']:.2f})" if row["raw_psnr"] is not None else f"{row['psnr']:.2f}"
+    fails, a, m = row["failures"], row["artefacts"], row["mean_shift"]
+    verdict = "clean" if not fails else "FAIL " + "; ".join(f.split(" >")[0] for f in fails)
+    sp = f"{row['s_per_step']:.2f}" if row["s_per_step"] else ""
+    return (f"| {row['run']} | {row['changes']} | {ps} | {lp} | {m[0]:+.1f} / {m[1]:+.1f} / {m[2]:+.1f} | "
+            f"{row['flat_shift']:.1f} | {a['grid']:.2f} / {a['chroma']:.2f} / {a['colour']:.2f} {verdict} | {sp} |")
+
+
 def to_uint8(t) -> np.ndarray:
     return (t.clamp(0, 1)[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
 
@@ -51,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     from superres.training.train import held_out_split
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("runs", nargs="+", type=Path)
+    ap.add_argument("runs", nargs="*", type=Path)
     ap.add_argument("--step", type=int, default=0, help="validation step to compare (default: last common)")
     ap.add_argument("--data", nargs="+", default=[str(ROOT.parent / "shared/data/train-hr"),
                                                   str(ROOT.parent / "shared/data/train-291")])
@@ -59,7 +74,18 @@ def main(argv: list[str] | None = None) -> int:
                     help="registry models scored the same way, as reference rows (default: the probes' start and "
                          "the shipped srgan-x4)")
     ap.add_argument("--json", help="also write the rows here")
+    ap.add_argument("--from-json", nargs="+", metavar="FILE",
+                    help="print the table of rows saved by earlier --json runs (no measuring); 'runs' are ignored")
     args = ap.parse_args(argv)
+    if args.from_json:
+        seen = {}
+        for f in args.from_json:
+            for row in json.loads(Path(f).read_text())["rows"]:
+                seen[row["run"]] = row  # a later file's row of the same run wins
+        print(HEADER)
+        for row in seen.values():
+            print(table_row(row))
+        return 0
     loaded = {r: run_rows(r) for r in args.runs}
     steps = [{x["step"] for x in rows if "val_psnr" in x} for _, rows in loaded.values()]
     common = set.intersection(*steps) if steps else set()
@@ -70,14 +96,12 @@ def main(argv: list[str] | None = None) -> int:
     scenes = synthetic_scenes()
     scene_lr = {k: imresize(torch.from_numpy(v).permute(2, 0, 1)[None].float() / 255, scale=0.25).clamp(0, 1)
                 for k, v in scenes.items()}
-    keys = ("vgg_layer", "vgg_scale", "content", "adv_weight", "gan_loss", "discriminator", "pixel_loss", "pixel_weight",
+    keys = ("batch_size", "hr_crop", "vgg_layer", "vgg_scale", "content", "adv_weight", "gan_loss", "discriminator", "pixel_loss", "pixel_weight",
             "consistency_weight", "grid_weight", "ldl_weight", "freeze_bn", "clamp_output", "warmup_steps")
     base = make_config("srgan", overrides={"init_from": "x"}).to_dict()
     out = []
     print(f"Held-out slice (8 training photos never trained on), step {step}; EMA (raw in brackets).\n")
-    print("| run | changes from the srgan defaults | PSNR-Y | LPIPS | mean shift R/G/B | flat shift | "
-          "grid / chroma / colour (synthetic) | s/step |")
-    print("|---|---|---:|---:|---|---:|---|---:|")
+    print(HEADER)
     from superres.lpips import cached_lpips
     from superres.training.train import validate
 
@@ -114,13 +138,7 @@ def main(argv: list[str] | None = None) -> int:
                "flat_shift": max(flats), "artefacts": rep.as_dict(), "failures": fails,
                "s_per_step": sps[-1] if sps else None}
         out.append(row)
-        lp = f"{row['lpips']:.3f} ({row['raw_lpips']:.3f})" if row["raw_lpips"] is not None else f"{row['lpips']:.3f}"
-        ps = f"{row['psnr']:.2f} ({row['raw_psnr']:.2f})" if row["raw_psnr"] is not None else f"{row['psnr']:.2f}"
-        verdict = "clean" if not fails else "FAIL " + "; ".join(f.split(" >")[0] for f in fails)
-        sp = f"{row['s_per_step']:.2f}" if row["s_per_step"] else ""
-        print(f"| {run.name} | {changes} | {ps} | {lp} | {mean[0]:+.1f} / {mean[1]:+.1f} / {mean[2]:+.1f} | "
-              f"{row['flat_shift']:.1f} | {rep.grid:.2f} / {rep.chroma:.2f} / {rep.colour:.2f} {verdict} | {sp} |",
-              flush=True)
+        print(table_row(row), flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps({"step": step, "rows": out}, indent=2) + "\n")
     return 0
