@@ -34,6 +34,7 @@ Both act on a *copy*, so the caller's model (e.g. one being trained) is untouche
 from __future__ import annotations
 
 import copy
+import functools
 
 import torch
 import torch.nn.functional as F
@@ -289,16 +290,18 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def _cpu_flags() -> set[str]:
-    """The CPU's feature flags (Linux /proc/cpuinfo; empty elsewhere, so nothing is assumed)."""
+@functools.lru_cache(maxsize=1)
+def _cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags (Linux /proc/cpuinfo; empty elsewhere, so nothing is assumed). Read once
+    per process: every Upscaler asks (precision "auto"), and the flags do not change."""
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
                 if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
+                    return frozenset(line.split(":", 1)[1].split())
     except OSError:
-        return set()
-    return set()
+        return frozenset()
+    return frozenset()
 
 
 def cpu_has_bf16() -> bool:

@@ -106,7 +106,7 @@ class TrainConfig:
     vgg_layer: str = "conv5_4"  # paper's phi_5,4 (before ReLU? paper: after activation); vgg16 -> conv5_3
     vgg_weights: str = ""  # path to a torchvision-layout state dict; "" = fetch/cached official URL
     # paper: Caffe-convention feature maps rescaled by 1/12.75, which is 4.52 in torchvision's convention
-    # (losses.PAPER_VGG_SCALE says why); before issue 21 this was 1/12.75, ~3,300x too weak a content loss
+    # (PAPER_VGG_SCALE above says why); before issue 21 this was 1/12.75, ~3,300x too weak a content loss
     vgg_scale: float = PAPER_VGG_SCALE
     adv_weight: float = 1e-3  # paper: 1e-3 x adversarial loss
     pixel_weight: float = 0.0  # optional pixel term in the generator loss (paper: 0)

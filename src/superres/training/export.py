@@ -16,7 +16,8 @@ import torch
 
 from .._version import __version__
 from ..weights import ModelCard, load_weights, save_weights
-from .train import load_checkpoint
+from .config import make_config
+from .train import build_discriminator, load_checkpoint
 
 __all__ = ["export_run", "model_from_run", "recipe_text"]
 
@@ -132,9 +133,8 @@ def write_restart_point(run_dir: str | Path, out_dir: str | Path) -> dict:
     gen = ARCHITECTURES[ck["model"]["arch"]](**ck["model"]["args"])
     gen.load_state_dict(_generator_state(ck))
     cfg = ck["config"]
-    disc = ARCHITECTURES["unet_discriminator_sn" if cfg.get("discriminator") == "unet" else "srgan_discriminator"](
-        **ck["disc"]["args"])
-    disc.load_state_dict(ck["disc"]["state"])
+    disc = build_discriminator(make_config(cfg["recipe"], None, {k: v for k, v in cfg.items() if k != "recipe"}))
+    disc.load_state_dict(ck["disc"]["state"])  # the config's discriminator is the one the run trained
     save_weights(gen, out_dir / "generator.safetensors", dtype=torch.float16)
     save_weights(disc, out_dir / "discriminator.safetensors", dtype=torch.float16)
     rows = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines() if x.strip()] \
