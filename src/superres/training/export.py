@@ -19,7 +19,7 @@ from ..weights import ModelCard, load_weights, save_weights
 from .config import make_config
 from .train import build_discriminator, load_checkpoint
 
-__all__ = ["export_run", "model_from_run", "recipe_text"]
+__all__ = ["export_run", "model_from_run", "recipe_text", "write_restart_point"]
 
 
 def _num(v: float) -> str:
