@@ -198,6 +198,14 @@ def test_resume_is_exact(recipe, photo_dir, tmp_path):
         assert torch.allclose(wa[k].float(), wb[k].float(), atol=1e-6), k
     rows = [json.loads(x) for x in (straight / "metrics.jsonl").read_text().splitlines()]
     assert any("val_psnr" in r for r in rows) and any("loss" in r for r in rows)
+    # every log and validation row carries the run's clocks, and they continue across the resume
+    timed = [r for r in (json.loads(x) for x in (part / "metrics.jsonl").read_text().splitlines())
+             if "loss" in r or "val_psnr" in r]
+    assert timed and all(r["elapsed_s"] >= 0 and r["train_cpu_s"] >= 0 for r in timed)
+    assert [r["step"] for r in timed] == sorted(r["step"] for r in timed)
+    for before, after in zip(timed, timed[1:]):
+        assert after["elapsed_s"] >= before["elapsed_s"] and after["train_cpu_s"] >= before["train_cpu_s"]
+    assert timed[-1]["train_cpu_s"] > 0 and load_checkpoint(part)["train_cpu_s"] >= timed[-1]["train_cpu_s"] - 0.1
     assert (straight / "curves.png").exists() and (straight / "config.json").exists()
     assert list((straight / "samples").glob("*.png"))
     # the exported generator loads without naming the architecture
@@ -365,6 +373,25 @@ def test_cli_train_run_folder_and_default(photo_dir, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(["train", "srresnet", *common]) == 0
     assert (tmp_path / "runs" / "srresnet" / "generator.safetensors").is_file()
+
+
+def test_cli_train_minutes_fits_the_run_to_the_clock(photo_dir, tmp_path, capsys):
+    """`--minutes M` ends the run by the clock, well before a max_steps it could not reach, with its
+    final validation; a non-positive M is one line and exit 2."""
+    from superres.cli import main
+
+    sets = [a for k, v in dict(TINY, max_steps=100_000).items() for a in ("--set", f"{k}={v}")]
+    common = ["--data", str(photo_dir), "--cache", str(tmp_path / "c"), "--no-progress", *sets]
+    assert main(["train", "srresnet", "--run", str(tmp_path / "r"), "--minutes", "0.03", *common]) == 0
+    rows = [json.loads(x) for x in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
+    last = max(r["step"] for r in rows)
+    assert 13 <= last < 100_000 and any(r.get("event") == "time_budget" for r in rows)
+    assert any("val_psnr" in r and r["step"] == last for r in rows)
+    assert rows[-1]["elapsed_s"] < 60
+    capsys.readouterr()
+    assert main(["train", "srresnet", "--run", str(tmp_path / "z"), "--minutes", "0", *common]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--minutes" in err[0]
 
 
 def test_validation_reports_lpips_from_cached_weights_only(photo_dir, tmp_path, monkeypatch):

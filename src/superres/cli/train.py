@@ -17,6 +17,7 @@ examples:
   superres train srresnet --data data/DIV2K_train_HR --val data/DIV2K_valid_HR --run runs/srresnet
   superres train srgan --data ~/photos --run runs/srgan --set init_from=runs/srresnet --set max_steps=20000
   superres train --resume runs/srresnet                 (continues exactly where it stopped)
+  superres train srgan --data ~/photos --set init_from=runs/srresnet --minutes 30   (fitted to 30 minutes)
   superres export runs/srgan -o my-srgan.safetensors --eval Set5 Set14
   torchrun --nproc-per-node 4 -m superres -- train srresnet --data ... --run ...   (multi-GPU)
   torchrun --nnodes 2 --nproc-per-node 8 --rdzv-backend c10d --rdzv-endpoint node1:29400 --rdzv-id run1 \\
@@ -46,12 +47,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--export", metavar="FILE", help="after training, write the generator as FILE.safetensors + card")
     p.add_argument("--show-config", action="store_true", help="print the resolved config and exit")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (logs still written)")
+    p.add_argument("--minutes", type=float, metavar="M",
+                   help="stop after M minutes of wall time (max_steps, validations and checkpoints are fitted to "
+                        "it after the first steps; max_steps stays a cap); with --resume, M more minutes")
     p.set_defaults(_handler=run)
 
 
 def run(ns: argparse.Namespace) -> int:
     import json
     import sys
+    import time
 
     from ..errors import SuperResError
     from ..training.config import make_config
@@ -72,9 +77,13 @@ def run(ns: argparse.Namespace) -> int:
     if ns.val:  # "--val Set5": the set 'superres data bench' downloaded
         ns.val = [str(resolve_bench_dir(v)) for v in ns.val]
     run_dir = ns.resume or ns.run or f"runs/{ns.recipe}"
+    if ns.minutes is not None and not ns.minutes > 0:
+        raise SuperResError(f"--minutes must be a positive number of minutes, got {ns.minutes:g}")
+    deadline = None if ns.minutes is None else time.time() + 60 * ns.minutes
     try:  # on --resume, the run's recorded data and validation folders are used unless given
         result = train(ns.recipe, ns.data or [], run_dir, config_file=ns.config, overrides=ns.overrides or None,
-                       val=ns.val, resume=bool(ns.resume), cache_dir=ns.cache, progress=not ns.no_progress)
+                       val=ns.val, resume=bool(ns.resume), cache_dir=ns.cache, progress=not ns.no_progress,
+                       deadline=deadline)
     except (FileNotFoundError, FileExistsError, ValueError) as e:
         raise SuperResError(str(e)) from None
     state = "interrupted at" if result.interrupted else "finished at"

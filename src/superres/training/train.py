@@ -7,7 +7,8 @@
 
 A run folder holds ``config.json`` (the resolved config), ``ckpt.pt`` (the
 latest checkpoint: generator, optimiser, discriminator, step, RNG states, config),
-``metrics.jsonl`` (one JSON line per log step / validation), ``curves.png``,
+``metrics.jsonl`` (one JSON line per log step / validation, each with ``elapsed_s``, the run's wall
+time over all its sessions, and ``train_cpu_s``, its CPU time without validations), ``curves.png``,
 ``samples/`` (side-by-side validation images) and ``snapshots/`` (generator-only
 safetensors at each validation). ``resume=True`` continues a run exactly.
 
@@ -435,7 +436,9 @@ def train(recipe: str, data: list[str | Path], run_dir: str | Path, *, config_fi
         opt_d = torch.optim.Adam(disc.parameters(), lr=cfg.d_lr or cfg.lr, betas=betas)
 
     # -- resume: weights, optimisers, step, RNG streams --
-    step, elapsed = 0, 0.0
+    # elapsed: wall seconds of all sessions of this run; cpu: this process's CPU seconds (all threads) spent
+    # training, without validation, so runs that share a machine or differ in threads compare per CPU-hour
+    step, elapsed, cpu_before = 0, 0.0, 0.0
     if ckpt is not None:
         gen.load_state_dict(ckpt["model"]["state"])
         opt_g.load_state_dict(ckpt["optimizer"])
@@ -443,6 +446,7 @@ def train(recipe: str, data: list[str | Path], run_dir: str | Path, *, config_fi
             disc.load_state_dict(ckpt["disc"]["state"])
             opt_d.load_state_dict(ckpt["d_optimizer"])
         step, elapsed = int(ckpt["step"]), float(ckpt.get("elapsed_s", 0.0))
+        cpu_before = float(ckpt.get("train_cpu_s", 0.0))
         torch.set_rng_state(ckpt["rng"]["torch"])
         saved_samplers = ckpt["rng"]["samplers"]
         if len(saved_samplers) == world:
@@ -509,6 +513,7 @@ def train(recipe: str, data: list[str | Path], run_dir: str | Path, *, config_fi
         g = _unwrap(gen)
         state = {
             "format_version": CKPT_VERSION, "step": step, "elapsed_s": elapsed + (time.time() - t_start),
+            "train_cpu_s": train_cpu_s(),
             "config": cfg.to_dict(), "model": {"arch": g.info.arch, "args": g.args, "state": g.state_dict()},
             "optimizer": opt_g.state_dict(), "rng": {"torch": torch.get_rng_state(), "samplers": samplers},
             "init_from": init_note, "vgg_used": vgg_used, "hardware": _hardware(device), "world_size": world,
@@ -552,6 +557,10 @@ def train(recipe: str, data: list[str | Path], run_dir: str | Path, *, config_fi
         log({"step": step, "event": "resume", "changed": changed})
 
     t_start = time.time()
+    cpu_start, val_cpu = time.process_time(), 0.0
+    train_cpu_s = lambda: cpu_before + time.process_time() - cpu_start - val_cpu  # noqa: E731
+    clock = lambda: {"elapsed_s": round(elapsed + time.time() - t_start, 3),  # noqa: E731
+                     "train_cpu_s": round(train_cpu_s(), 3)}
     t_data = 0.0
     running: dict[str, float] = {}
     budget = None
@@ -653,16 +662,19 @@ def train(recipe: str, data: list[str | Path], run_dir: str | Path, *, config_fi
                 n = running.pop("_n")
                 row = {"step": step, "lr": lr_now, **{k: v / n for k, v in running.items()},
                        "s_per_step": (time.time() - t_start) / max(1, step - (int(ckpt["step"]) if ckpt else 0)),
-                       "data_s_per_step": t_data / max(1, n)}
+                       "data_s_per_step": t_data / max(1, n), **clock()}
                 t_data, running = 0.0, {}
                 log(row)
             if is_main and cfg.val_every and val_set and (step % cfg.val_every == 0 or step == cfg.max_steps):
+                row = {"step": step, **clock()}  # the time up to this step, before the validation's own
+                c0 = time.process_time()
                 vp, vs, sample, vl = validate(ema if ema is not None else _unwrap(gen), val_set, cfg, device,
                                               lpips=val_lpips)
-                row = {"step": step, "val_psnr": vp, "val_ssim": vs, **({"val_lpips": vl} if vl is not None else {})}
+                row.update(val_psnr=vp, val_ssim=vs, **({"val_lpips": vl} if vl is not None else {}))
                 if ema is not None:  # the raw weights too, so the EMA's gain is on record
                     rp, _, _, rl = validate(_unwrap(gen), val_set, cfg, device, lpips=val_lpips)
                     row.update(val_raw_psnr=rp, **({"val_raw_lpips": rl} if rl is not None else {}))
+                val_cpu += time.process_time() - c0
                 log(row)
                 if sample is not None:
                     sample.save(run_dir / "samples" / f"step_{step:07d}.png")
