@@ -13,6 +13,15 @@ For each run folder, at validation step N (default: the last one every run has),
 * ``grid`` / ``chroma`` / ``colour``: :func:`superres.artefacts.measure` on the synthetic scenes
   (bark, water, fur, edges, flat colours, grey text), with the verdict against its thresholds.
 
+``--last`` scores each run at its own last validation instead of a common step (runs of a fixed
+time reach different steps). With it, a second table compares the runs **per CPU-hour** (issue 21's
+step-cost A/B): CPU seconds per step (``train_cpu_s`` in ``metrics.jsonl``: the trainer's CPU time
+without validations, all threads), and the EMA's validation LPIPS at fixed CPU-hours, interpolated
+linearly between its validations and the start model's score at 0 h (blank past the run's end).
+
+    TORCH_HOME=../shared/weights python benchmarks/probe_table.py runs/probe-a-* runs/probe-b-* --last \
+        --start srresnet-x4 --json runs/ab.json
+
 The slice is held out of training (``training.train.held_out_split``); Set5/Set14 are not used.
 Needs ``../shared`` for the slice.
 """
@@ -50,6 +59,28 @@ def table_row(row: dict) -> str:
             f"{row['flat_shift']:.1f} | {a['grid']:.2f} / {a['chroma']:.2f} / {a['colour']:.2f} {verdict} | {sp} |")
 
 
+HOURS = (0.1, 0.2, 0.3, 0.4, 0.5)
+COST_HEADER = ("| run | px per step | steps | CPU s/step | CPU-h | " + " | ".join(f"LPIPS at {h:g} h" for h in HOURS)
+               + " | LPIPS gained per CPU-h |\n|---|---:|---:|---:|---:|" + "---:|" * len(HOURS) + "---:|")
+
+
+def lpips_at(curve: list[list[float]], hours: float) -> float | None:
+    """Linear interpolation of ``curve`` ([[cpu_h, lpips], ...], sorted) at ``hours``; None past its end."""
+    for (h0, l0), (h1, l1) in zip(curve, curve[1:]):
+        if h0 <= hours <= h1:
+            return l0 + (l1 - l0) * (hours - h0) / max(h1 - h0, 1e-12)
+    return None
+
+
+def cost_row(row: dict) -> str:
+    """One Markdown row of the per-CPU-hour table (needs the row's ``curve``)."""
+    curve = row["curve"]
+    at = [lpips_at(curve, h) for h in HOURS]
+    gain = (curve[0][1] - curve[-1][1]) / curve[-1][0] if curve[-1][0] > 0 else 0.0
+    return (f"| {row['run']} | {row['px_per_step']:,} | {row['step']:,} | {row['cpu_s_per_step']:.2f} | "
+            f"{curve[-1][0]:.2f} | " + " | ".join("" if v is None else f"{v:.3f}" for v in at) + f" | {gain:.3f} |")
+
+
 def to_uint8(t) -> np.ndarray:
     return (t.clamp(0, 1)[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
 
@@ -73,6 +104,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--models", nargs="*", default=["srresnet-x4", "srgan-x4"],
                     help="registry models scored the same way, as reference rows (default: the probes' start and "
                          "the shipped srgan-x4)")
+    ap.add_argument("--last", action="store_true",
+                    help="score each run at its own last validation, and add the per-CPU-hour table")
+    ap.add_argument("--start", default="srresnet-x4",
+                    help="the model the runs started from: its slice LPIPS is each curve's point at 0 h (--last)")
     ap.add_argument("--json", help="also write the rows here")
     ap.add_argument("--from-json", nargs="+", metavar="FILE",
                     help="print the table of rows saved by earlier --json runs (no measuring); 'runs' are ignored")
@@ -85,6 +120,11 @@ def main(argv: list[str] | None = None) -> int:
         print(HEADER)
         for row in seen.values():
             print(table_row(row))
+        if any(row.get("curve") for row in seen.values()):
+            print("\n" + COST_HEADER)
+            for row in seen.values():
+                if row.get("curve"):
+                    print(cost_row(row))
         return 0
     loaded = {r: run_rows(r) for r in args.runs}
     steps = [{x["step"] for x in rows if "val_psnr" in x} for _, rows in loaded.values()]
@@ -106,11 +146,18 @@ def main(argv: list[str] | None = None) -> int:
     from superres.training.train import validate
 
     lp_net = cached_lpips("alex")
+    start_lpips = None
+    if args.last:
+        with torch.inference_mode():
+            start_lpips = validate(superres.load_model(args.start).eval(), val, cfg0, torch.device("cpu"),
+                                   lpips=lp_net)[3]
     for name in args.models:  # reference rows: scored here as a run's validation scores its EMA
         with torch.inference_mode():
             p, _, _, lp = validate(superres.load_model(name).eval(), val, cfg0, torch.device("cpu"), lpips=lp_net)
         loaded[Path(name)] = ({"reference": name}, [{"step": step, "val_psnr": p, "val_lpips": lp}])
     for run, (cfg, rows) in loaded.items():
+        if args.last and "reference" not in cfg:
+            step = max((x["step"] for x in rows if "val_psnr" in x), default=0)
         v = next((x for x in rows if x.get("step") == step and "val_psnr" in x), None)
         snap = run / "snapshots" / f"step_{step:07d}.safetensors"
         if "reference" in cfg:
@@ -137,8 +184,20 @@ def main(argv: list[str] | None = None) -> int:
                "raw_psnr": v.get("val_raw_psnr"), "raw_lpips": v.get("val_raw_lpips"), "mean_shift": mean.tolist(),
                "flat_shift": max(flats), "artefacts": rep.as_dict(), "failures": fails,
                "s_per_step": sps[-1] if sps else None}
+        timed = [x for x in rows if "val_lpips" in x and "train_cpu_s" in x and x["step"] <= step]
+        if args.last and timed and "reference" not in cfg:
+            row["curve"] = [[0.0, start_lpips]] + [[x["train_cpu_s"] / 3600, x["val_lpips"]] for x in timed]
+            row["cpu_s_per_step"] = timed[-1]["train_cpu_s"] / max(1, step)
+            row["px_per_step"] = int(cfg["batch_size"]) * int(cfg["hr_crop"]) ** 2
         out.append(row)
         print(table_row(row), flush=True)
+    costed = [r for r in out if r.get("curve")]
+    if costed:
+        print("\nPer CPU-hour (train_cpu_s: the trainer's CPU time without validations; LPIPS of the EMA on the slice,"
+              f" interpolated; 0 h = {args.start}, {start_lpips:.3f})\n")
+        print(COST_HEADER)
+        for r in costed:
+            print(cost_row(r))
     if args.json:
         Path(args.json).write_text(json.dumps({"step": step, "rows": out}, indent=2) + "\n")
     return 0
