@@ -14,6 +14,13 @@ term's value and the norm of its gradient with respect to the SR image, per unit
 
 and, against a uniform colour cast of +2 / 0 / -2 levels, the mean gradient per channel that each
 colour-sensitive term adds (restoring = opposite in sign to the cast), to size the anchors.
+
+``--restart DIR`` (a restart point, ``scripts/restart_point.py``) asks where a run's colour drift comes
+from: on ``--batches`` training batches, at that generator's own output, each term of the run's
+objective (as configured in ``restart.json``, with its trained discriminator) pushes the image's colour
+by minus its gradient; the table gives that push per channel, less the mean over the channels (the
+colour part; levels per unit of step), and scaled by the term's weight, so the terms add up to what the
+objective asks of the colour.
 """
 
 from __future__ import annotations
@@ -44,7 +51,11 @@ def main(argv: list[str] | None = None) -> int:
                                                   str(ROOT.parent / "shared/data/train-291")])
     ap.add_argument("--crop", type=int, default=64)
     ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--restart", type=Path, help="a restart point: which term of its objective pushes colour")
+    ap.add_argument("--batches", type=int, default=8, help="batches averaged for --restart")
     args = ap.parse_args(argv)
+    if args.restart:
+        return colour_push(args)
     torch.manual_seed(0)
     paths, _ = held_out_split(find_images(args.data), 8)
     cache = PairCache(paths, 4, Path.home() / ".cache" / "superres" / "pairs", min_side=args.crop, progress=False)
@@ -98,6 +109,72 @@ def main(argv: list[str] | None = None) -> int:
                 restore = f"{d[0].item():+.2e}, {d[2].item():+.2e}"
             print(f"| {t} | {value.item():.4g} | {grad.norm().item():.3g} | {restore} |")
         print()
+    return 0
+
+
+def colour_push(args) -> int:
+    """The --restart table: each weighted term's push on the colour of the generator's own output."""
+    import json
+
+    import torch
+    from torch.nn import functional as F
+
+    import superres
+    from superres.resize import imresize
+    from superres.training.config import make_config, parse_layer_weights
+    from superres.training.data import PairCache, PairSampler, find_images
+    from superres.training.losses import (ContentLoss, PerceptualLoss, VGGTaps, build_vgg,
+                                          generator_adversarial_loss, grid_loss)
+    from superres.training.train import held_out_split
+    from superres.weights import load_weights
+
+    info = json.loads((args.restart / "restart.json").read_text())
+    cfg = make_config("srgan", None, {k: v for k, v in info["config"].items() if k != "recipe"})
+    g = superres.load_model(str(args.restart / "generator.safetensors")).eval()
+    d = load_weights(args.restart / "discriminator.safetensors").float().eval()
+    for p in d.parameters():
+        p.requires_grad_(False)
+    paths, _ = held_out_split(find_images(args.data), cfg.val_count)
+    cache = PairCache(paths, 4, Path.home() / ".cache" / "superres" / "pairs", min_side=args.crop, progress=False)
+    sampler = PairSampler(cache, args.crop, args.batch, seed=1, augment=False)
+    if cfg.content == "perceptual":
+        lw = parse_layer_weights(cfg.perceptual_layers)
+        deepest = max(lw, key=lambda n: tuple(int(t) for t in n.removeprefix("conv").split("_")))
+        vgg, _ = build_vgg(cfg.vgg_net, deepest)
+        taps = VGGTaps(cfg.vgg_net, list(lw), {"features." + k: v for k, v in vgg.features.state_dict().items()})
+        content = PerceptualLoss(taps, lw)
+    else:
+        vgg, _ = build_vgg(cfg.vgg_net, cfg.vgg_layer)
+        content = ContentLoss(vgg, cfg.vgg_scale)
+    terms = {"content": (cfg.content_weight, lambda x, lr, hr: content(x, hr)),
+             "adversarial": (cfg.adv_weight, lambda x, lr, hr: generator_adversarial_loss(d(x), None, cfg.gan_loss)),
+             "consistency": (cfg.consistency_weight, lambda x, lr, hr: F.mse_loss(imresize(x, scale=0.25), lr)),
+             "grid": (cfg.grid_weight, lambda x, lr, hr: grid_loss(x, hr, 4)),
+             "pixel": (cfg.pixel_weight, lambda x, lr, hr: (F.l1_loss if cfg.pixel_loss == "l1" else F.mse_loss)(x, hr))}
+    terms = {k: v for k, v in terms.items() if v[0]}
+    push = {k: torch.zeros(3, dtype=torch.float64) for k in terms}
+    err = torch.zeros(3, dtype=torch.float64)
+    for _ in range(args.batches):
+        lr, hr = sampler.batch()
+        with torch.no_grad():
+            sr0 = g(lr)
+        err += ((sr0.clamp(0, 1) - hr).mean((0, 2, 3)) * 255).double() / args.batches
+        for k, (w, f) in terms.items():
+            x = sr0.clone().requires_grad_(True)
+            grad, = torch.autograd.grad(f(x, lr, hr), x)
+            m = -(w * grad).sum((0, 2, 3)).double()  # the push on each channel's mean, summed over pixels
+            push[k] += (m - m.mean()) / args.batches
+    e = err - err.mean()
+    print(f"{args.restart} ({info['run']}, step {info['step']}); {args.batches} batches of {args.batch} x "
+          f"{args.crop} px training crops\n")
+    print(f"its colour error on them (output - HR, per channel less the mean): R {e[0]:+.2f}, G {e[1]:+.2f}, "
+          f"B {e[2]:+.2f} levels\n")
+    print("| term (x weight) | push on R | push on G | push on B |\n|---|---:|---:|---:|")
+    total = torch.zeros(3, dtype=torch.float64)
+    for k, v in push.items():
+        total += v
+        print(f"| {k} (x{terms[k][0]:g}) | {v[0]:+.3e} | {v[1]:+.3e} | {v[2]:+.3e} |")
+    print(f"| all | {total[0]:+.3e} | {total[1]:+.3e} | {total[2]:+.3e} |")
     return 0
 
 
