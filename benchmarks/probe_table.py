@@ -140,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
             "consistency_weight", "grid_weight", "ldl_weight", "freeze_bn", "clamp_output", "warmup_steps")
     base = make_config("srgan", overrides={"init_from": "x"}).to_dict()
     out = []
-    print(f"Held-out slice (8 training photos never trained on), step {step}; EMA (raw in brackets).\n")
+    at = "each run at its last validation" if args.last else f"step {step}"
+    print(f"Held-out slice (8 training photos never trained on), {at}; EMA (raw in brackets).\n")
     print(HEADER)
     from superres.lpips import cached_lpips
     from superres.training.train import validate
