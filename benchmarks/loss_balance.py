@@ -20,7 +20,8 @@ from: on ``--batches`` training batches, at that generator's own output, each te
 objective (as configured in ``restart.json``, with its trained discriminator) pushes the image's colour
 by minus its gradient; the table gives that push per channel, less the mean over the channels (the
 colour part; levels per unit of step), and scaled by the term's weight, so the terms add up to what the
-objective asks of the colour.
+objective asks of the colour. The last column is each term's push along the image's own chroma
+(``x - grey(x)``, i.e. towards more saturation when positive): minus the gradient's dot product with it.
 """
 
 from __future__ import annotations
@@ -153,28 +154,35 @@ def colour_push(args) -> int:
              "pixel": (cfg.pixel_weight, lambda x, lr, hr: (F.l1_loss if cfg.pixel_loss == "l1" else F.mse_loss)(x, hr))}
     terms = {k: v for k, v in terms.items() if v[0]}
     push = {k: torch.zeros(3, dtype=torch.float64) for k in terms}
+    sat = {k: 0.0 for k in terms}
     err = torch.zeros(3, dtype=torch.float64)
+    gain = [0.0, 0.0]  # <chroma(SR), chroma(HR)>, <chroma(HR), chroma(HR)>: the output's saturation gain
     for _ in range(args.batches):
         lr, hr = sampler.batch()
         with torch.no_grad():
             sr0 = g(lr)
         err += ((sr0.clamp(0, 1) - hr).mean((0, 2, 3)) * 255).double() / args.batches
+        chroma = sr0 - sr0.mean(1, keepdim=True)
+        hr_chroma = hr - hr.mean(1, keepdim=True)
+        gain[0] += (chroma * hr_chroma).sum().item()
+        gain[1] += (hr_chroma * hr_chroma).sum().item()
         for k, (w, f) in terms.items():
             x = sr0.clone().requires_grad_(True)
             grad, = torch.autograd.grad(f(x, lr, hr), x)
             m = -(w * grad).sum((0, 2, 3)).double()  # the push on each channel's mean, summed over pixels
             push[k] += (m - m.mean()) / args.batches
+            sat[k] += -(w * grad * chroma).sum().item() / args.batches
     e = err - err.mean()
     print(f"{args.restart} ({info['run']}, step {info['step']}); {args.batches} batches of {args.batch} x "
           f"{args.crop} px training crops\n")
     print(f"its colour error on them (output - HR, per channel less the mean): R {e[0]:+.2f}, G {e[1]:+.2f}, "
-          f"B {e[2]:+.2f} levels\n")
-    print("| term (x weight) | push on R | push on G | push on B |\n|---|---:|---:|---:|")
+          f"B {e[2]:+.2f} levels; saturation gain against HR {gain[0] / gain[1]:.3f}\n")
+    print("| term (x weight) | push on R | push on G | push on B | push on saturation |\n|---|---:|---:|---:|---:|")
     total = torch.zeros(3, dtype=torch.float64)
     for k, v in push.items():
         total += v
-        print(f"| {k} (x{terms[k][0]:g}) | {v[0]:+.3e} | {v[1]:+.3e} | {v[2]:+.3e} |")
-    print(f"| all | {total[0]:+.3e} | {total[1]:+.3e} | {total[2]:+.3e} |")
+        print(f"| {k} (x{terms[k][0]:g}) | {v[0]:+.3e} | {v[1]:+.3e} | {v[2]:+.3e} | {sat[k]:+.3e} |")
+    print(f"| all | {total[0]:+.3e} | {total[1]:+.3e} | {total[2]:+.3e} | {sum(sat.values()):+.3e} |")
     return 0
 
 
