@@ -4,7 +4,7 @@
 # MINUTES=30 gives each probe 30 minutes of wall time (superres train --minutes) instead of its max_steps;
 # an interrupted probe resumes with MINUTES more (so an interrupted timed arm runs longer: its log says so).
 # RESTART=DIR starts each probe from a restart point (scripts/restart_point.py: EMA generator + discriminator)
-# instead of the shipped srresnet-x4.
+# instead of the shipped srresnet-x4. DATA="DIR ..." replaces the training folders.
 set -u
 cd "$(dirname "$0")/.."
 export TORCH_HOME=${TORCH_HOME:-../shared/weights}
@@ -17,5 +17,5 @@ for cfg in "$@"; do
   else resume=(--config "$cfg" --set init_from=src/superres/pretrained/srresnet-x4.safetensors); fi
   timed=(); if [ -n "${MINUTES:-}" ]; then timed=(--minutes "$MINUTES"); fi
   echo "$(date -u +%T) start $run"
-  nice -n 10 superres train srgan "${resume[@]}" "${timed[@]}" --data ../shared/data/train-hr ../shared/data/train-291 --run "$run" --no-progress || echo "failed: $run"
+  nice -n 10 superres train srgan "${resume[@]}" "${timed[@]}" --data ${DATA:-../shared/data/train-hr ../shared/data/train-291} --run "$run" --no-progress || echo "failed: $run"
 done

@@ -375,6 +375,25 @@ def test_cli_train_run_folder_and_default(photo_dir, tmp_path, monkeypatch):
     assert (tmp_path / "runs" / "srresnet" / "generator.safetensors").is_file()
 
 
+def test_extra_data_trains_but_never_joins_the_validation_slice(photo_dir, tmp_path):
+    """extra_data folders are added after the held-out split: more training images, the same slice."""
+    from superres.training.train import train
+
+    extra = tmp_path / "graphics"
+    extra.mkdir()
+    for i in range(4):
+        Image.fromarray(np.full((64, 64, 3), 40 * i + 20, np.uint8)).save(extra / f"g{i}.png")
+    kw = dict(cache_dir=tmp_path / "c", progress=False, stop_after=1)
+    with pytest.warns(UserWarning):
+        plain = train("srresnet", [photo_dir], tmp_path / "a", overrides=dict(TINY), **kw).run_dir
+        mixed = train("srresnet", [photo_dir], tmp_path / "b", overrides=dict(TINY, extra_data=str(extra)), **kw).run_dir
+    first = lambda run: json.loads((run / "metrics.jsonl").read_text().splitlines()[0])  # noqa: E731
+    assert first(mixed)["val_images"] == first(plain)["val_images"] and first(plain)["val_images"]
+    assert first(mixed)["train_images"] == first(plain)["train_images"] + 4
+    with pytest.raises(FileNotFoundError, match="extra_data"):
+        train("srresnet", [photo_dir], tmp_path / "z", overrides=dict(TINY, extra_data=str(tmp_path / "none")), **kw)
+
+
 def test_cli_train_minutes_fits_the_run_to_the_clock(photo_dir, tmp_path, capsys):
     """`--minutes M` ends the run by the clock, well before a max_steps it could not reach, with its
     final validation; a non-positive M is one line and exit 2."""

@@ -74,6 +74,10 @@ class TrainConfig:
     augment: bool = True  # random flips and 90-degree rotations
     min_side: int = 0  # skip images whose short side is below this (0 = hr_crop)
     val_count: int = 8  # images held out for validation when no --val is given
+    # folders (comma-separated) of training-only images, added after the held-out split so the validation
+    # slice stays the photos' own: e.g. synthetic flat-colour graphics (scripts/flat_graphics.py), which
+    # photos cannot stand in for (issue 21: a GAN objective drifted on flat colours no photo holds)
+    extra_data: str = ""
     val_max_side: int = 512  # validation images are centre-cropped to this (keeps it quick)
 
     # --- optimisation ----------------------------------------------------

@@ -357,6 +357,11 @@ def train(recipe: str, data: list[str | Path], run_dir: str | Path, *, config_fi
             raise FileNotFoundError(f"no images (png/jpg/webp/bmp/tif) found below {', '.join(map(str, data))}")
         if not val:
             paths, held_out = held_out_split(paths, cfg.val_count)
+        if cfg.extra_data:  # training-only folders: never in the held-out slice
+            extra = find_images([d.strip() for d in cfg.extra_data.split(",") if d.strip()])
+            if not extra:
+                raise FileNotFoundError(f"extra_data: no images found below {cfg.extra_data}")
+            paths = paths + [p for p in extra if p not in paths]
         cache_dir = Path(cache_dir or os.environ.get("SUPERRES_CACHE", Path.home() / ".cache" / "superres" / "pairs"))
         if world > 1 and not is_main:
             # on a shared filesystem rank 0 decodes each image once and the others map its files; a node
