@@ -458,6 +458,20 @@ def test_resume_may_change_the_schedule_not_the_model(photo_dir, tmp_path):
     rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
     ev = [r for r in rows if r.get("event") == "resume"]
     assert ev and ev[0]["changed"] == {"max_steps": 3, "lr": 5e-5}
+    # a field newer than the checkpoint counts as its default: setting it is a logged change
+    from superres.training.train import CKPT_NAME, load_checkpoint
+
+    ck = load_checkpoint(run)
+    ck["config"].pop("extra_data")
+    torch.save(ck, run / CKPT_NAME)
+    extra = tmp_path / "graphics"
+    extra.mkdir()
+    Image.fromarray(np.full((64, 64, 3), 90, np.uint8)).save(extra / "g.png")
+    train("srresnet", [], run, overrides={"max_steps": 4, "extra_data": str(extra)}, resume=True,
+          cache_dir=tmp_path / "c")
+    ev = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines() if '"resume"' in x]
+    assert ev[-1]["changed"] == {"max_steps": 4, "extra_data": str(extra)}
+    assert ev[-1]["train_images"] == ev[0]["train_images"] + 1
 
 
 def test_export_a_snapshot(photo_dir, tmp_path):

@@ -328,9 +328,10 @@ def train(recipe: str, data: list[str | Path], run_dir: str | Path, *, config_fi
         saved = dict(ckpt["config"])
         recipe = saved.pop("recipe")
         cfg = make_config(recipe, None, saved)
+        before = cfg.to_dict()  # the saved config, with defaults for fields newer than the checkpoint
         if overrides:
-            cfg = make_config(recipe, None, {**cfg.to_dict(), **parse_overrides(overrides)})
-        changed = {k: v for k, v in cfg.to_dict().items() if saved.get(k, v) != v and k != "recipe"}
+            cfg = make_config(recipe, None, {**before, **parse_overrides(overrides)})
+        changed = {k: v for k, v in cfg.to_dict().items() if before.get(k) != v and k != "recipe"}
         fixed = sorted(set(changed) & _FIXED_ON_RESUME)
         if fixed:
             raise ValueError(f"{', '.join(fixed)} cannot change when resuming (the checkpoint's model and data "
@@ -559,7 +560,7 @@ def train(recipe: str, data: list[str | Path], run_dir: str | Path, *, config_fi
              "val_images": [n for n, _, _ in val_set], "init_from": init_note, "vgg": vgg_used,
              "device": str(device), "hardware": _hardware(device), "world_size": world})
     elif is_main and changed:
-        log({"step": step, "event": "resume", "changed": changed})
+        log({"step": step, "event": "resume", "changed": changed, **data_note})
 
     t_start = time.time()
     cpu_start, val_cpu = time.process_time(), 0.0
