@@ -137,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     scene_lr = {k: imresize(torch.from_numpy(v).permute(2, 0, 1)[None].float() / 255, scale=0.25).clamp(0, 1)
                 for k, v in scenes.items()}
     keys = ("batch_size", "hr_crop", "vgg_layer", "vgg_scale", "content", "adv_weight", "gan_loss", "discriminator", "pixel_loss", "pixel_weight",
-            "consistency_weight", "grid_weight", "ldl_weight", "freeze_bn", "clamp_output", "warmup_steps")
+            "consistency_weight", "grid_weight", "ldl_weight", "freeze_bn", "clamp_output", "warmup_steps", "d_channels",
+            "perceptual_layers", "extra_data")
     base = make_config("srgan", overrides={"init_from": "x"}).to_dict()
     out = []
     at = "each run at its last validation" if args.last else f"step {step}"
