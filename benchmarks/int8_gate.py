@@ -176,33 +176,32 @@ def main() -> None:
     warnings.filterwarnings("ignore", category=UserWarning)
     torch.manual_seed(0)
     lp = LPIPS(net="alex")
-    if ns.openvino_nncf:
+    def side_study(flag: str, out_name: str, measure) -> None:
+        """Run ``measure(name)`` (per-set rows with psnr_drop / lpips_rise) for every model, print the
+        drops and write them with the command that produced them to ``benchmarks/out_name``."""
         out = {}
         for name in ns.models:
-            out[name] = openvino_nncf(name, ns.photos, ns.crop, lp)
+            out[name] = measure(name)
             print(name, {ds: (round(v["psnr_drop"], 3), round(v["lpips_rise"], 4)) for ds, v in out[name].items()},
                   flush=True)
-        cmd = "PYTHONPATH=src TORCH_HOME=../shared/weights python benchmarks/int8_gate.py --openvino-nncf --models " \
+        cmd = f"PYTHONPATH=src TORCH_HOME=../shared/weights python benchmarks/int8_gate.py {flag} --models " \
             + " ".join(ns.models)
-        atomic_write_bytes(ROOT / "benchmarks" / "int8_openvino_gate.json",
+        atomic_write_bytes(ROOT / "benchmarks" / out_name,
                            (json.dumps({"command": cmd, "models": out}, indent=2) + "\n").encode())
+
+    if ns.openvino_nncf:
+        side_study("--openvino-nncf", "int8_openvino_gate.json", lambda name: openvino_nncf(name, ns.photos, ns.crop, lp))
         return
     if ns.what_if_vnni:
         done = json.loads((ROOT / "benchmarks" / "int8_gate.json").read_text())["models"]
-        out = {}
-        for name in ns.models:
-            rows = what_if_vnni(name, ns.photos, ns.crop, lp)
-            out[name] = {ds: {"fp32": done[name]["gate"]["sets"][ds]["fp32"], "int8_8bit_reference": r,
-                              "int8_7bit_avx2": done[name]["gate"]["sets"][ds]["int8"],
-                              "psnr_drop": done[name]["gate"]["sets"][ds]["fp32"][0] - r[0],
-                              "lpips_rise": r[1] - done[name]["gate"]["sets"][ds]["fp32"][1]}
-                         for ds, r in rows.items()}
-            print(name, {ds: (round(v["psnr_drop"], 3), round(v["lpips_rise"], 4)) for ds, v in out[name].items()},
-                  flush=True)
-        cmd = "PYTHONPATH=src TORCH_HOME=../shared/weights python benchmarks/int8_gate.py --what-if-vnni --models " \
-            + " ".join(ns.models)
-        atomic_write_bytes(ROOT / "benchmarks" / "int8_vnni_what_if.json",
-                           (json.dumps({"command": cmd, "models": out}, indent=2) + "\n").encode())
+
+        def vnni(name: str) -> dict:
+            sets = done[name]["gate"]["sets"]
+            return {ds: {"fp32": sets[ds]["fp32"], "int8_8bit_reference": r, "int8_7bit_avx2": sets[ds]["int8"],
+                         "psnr_drop": sets[ds]["fp32"][0] - r[0], "lpips_rise": r[1] - sets[ds]["fp32"][1]}
+                    for ds, r in what_if_vnni(name, ns.photos, ns.crop, lp).items()}
+
+        side_study("--what-if-vnni", "int8_vnni_what_if.json", vnni)
         return
     results = {}
     for name in ns.models:

@@ -122,10 +122,9 @@ def colour_push(args) -> int:
 
     import superres
     from superres.resize import imresize
-    from superres.training.config import make_config, parse_layer_weights
+    from superres.training.config import make_config
     from superres.training.data import PairCache, PairSampler, find_images
-    from superres.training.losses import (ContentLoss, PerceptualLoss, VGGTaps, build_vgg,
-                                          generator_adversarial_loss, grid_loss)
+    from superres.training.losses import build_content_loss, generator_adversarial_loss, grid_loss
     from superres.training.train import held_out_split
     from superres.weights import load_weights
 
@@ -138,15 +137,7 @@ def colour_push(args) -> int:
     paths, _ = held_out_split(find_images(args.data), cfg.val_count)
     cache = PairCache(paths, 4, Path.home() / ".cache" / "superres" / "pairs", min_side=args.crop, progress=False)
     sampler = PairSampler(cache, args.crop, args.batch, seed=1, augment=False)
-    if cfg.content == "perceptual":
-        lw = parse_layer_weights(cfg.perceptual_layers)
-        deepest = max(lw, key=lambda n: tuple(int(t) for t in n.removeprefix("conv").split("_")))
-        vgg, _ = build_vgg(cfg.vgg_net, deepest)
-        taps = VGGTaps(cfg.vgg_net, list(lw), {"features." + k: v for k, v in vgg.features.state_dict().items()})
-        content = PerceptualLoss(taps, lw)
-    else:
-        vgg, _ = build_vgg(cfg.vgg_net, cfg.vgg_layer)
-        content = ContentLoss(vgg, cfg.vgg_scale)
+    content, _ = build_content_loss(cfg)  # the run's own content loss, as train() builds it
     terms = {"content": (cfg.content_weight, lambda x, lr, hr: content(x, hr)),
              "adversarial": (cfg.adv_weight, lambda x, lr, hr: generator_adversarial_loss(d(x), None, cfg.gan_loss)),
              "consistency": (cfg.consistency_weight, lambda x, lr, hr: F.mse_loss(imresize(x, scale=0.25), lr)),

@@ -22,9 +22,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .config import IMAGENET_STD, PAPER_VGG_SCALE
+from .config import IMAGENET_STD, PAPER_VGG_SCALE, parse_layer_weights
 
-__all__ = ["VGG_URLS", "VGGFeatures", "VGGTaps", "ContentLoss", "PerceptualLoss",
+__all__ = ["VGG_URLS", "VGGFeatures", "VGGTaps", "ContentLoss", "PerceptualLoss", "build_content_loss",
            "generator_adversarial_loss", "discriminator_loss", "ldl_loss", "load_torchvision_features"]
 
 VGG_URLS = {
@@ -271,6 +271,20 @@ class ContentLoss(nn.Module):
         with torch.no_grad():
             f_hr = self.vgg(hr) * self.scale
         return F.mse_loss(f_sr.float(), f_hr.float())
+
+
+def build_content_loss(cfg) -> tuple[nn.Module, str]:
+    """An SRGAN config's content loss (``content``: the paper's scaled VGG MSE or the multi-layer
+    perceptual L1) with its VGG trunk cut at the deepest layer it reads, and a description of the VGG
+    used (for the run record). On the CPU; the caller moves it."""
+    if cfg.content == "perceptual":
+        layer_w = parse_layer_weights(cfg.perceptual_layers)
+        deepest = max(layer_w, key=lambda name: tuple(int(t) for t in name.removeprefix("conv").split("_")))
+        vgg, vgg_used = build_vgg(cfg.vgg_net, deepest, cfg.vgg_weights)  # resolves and loads the weights once
+        taps = VGGTaps(vgg.net, list(layer_w), {"features." + k: v for k, v in vgg.features.state_dict().items()})
+        return PerceptualLoss(taps, layer_w), vgg_used + f" (pre-ReLU taps {cfg.perceptual_layers}, L1)"
+    vgg, vgg_used = build_vgg(cfg.vgg_net, cfg.vgg_layer, cfg.vgg_weights)
+    return ContentLoss(vgg, cfg.vgg_scale), vgg_used
 
 
 def _bce(logits: torch.Tensor, target: float) -> torch.Tensor:

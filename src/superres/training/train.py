@@ -39,7 +39,7 @@ from ..inference.upscaler import pick_device
 from ..metrics import score
 from ..models import SRCNN, CompactSR, Discriminator, SRResNet, UNetDiscriminatorSN
 from ..resize import imresize
-from .config import TrainConfig, make_config, parse_layer_weights, parse_overrides
+from .config import TrainConfig, make_config, parse_overrides
 from .data import PairCache, PairSampler, find_images, load_validation
 
 __all__ = ["train", "TrainResult", "load_checkpoint", "build_generator", "held_out_split", "validate", "CKPT_NAME"]
@@ -362,7 +362,8 @@ def train(recipe: str, data: list[str | Path], run_dir: str | Path, *, config_fi
             extra = find_images([d.strip() for d in cfg.extra_data.split(",") if d.strip()])
             if not extra:
                 raise FileNotFoundError(f"extra_data: no images found below {cfg.extra_data}")
-            paths = paths + [p for p in extra if p not in paths]
+            have = set(paths)
+            paths = paths + [p for p in extra if p not in have]
         cache_dir = Path(cache_dir or os.environ.get("SUPERRES_CACHE", Path.home() / ".cache" / "superres" / "pairs"))
         if world > 1 and not is_main:
             # on a shared filesystem rank 0 decodes each image once and the others map its files; a node
@@ -405,22 +406,13 @@ def train(recipe: str, data: list[str | Path], run_dir: str | Path, *, config_fi
     disc = content_loss = None
     vgg_used = ""
     if cfg.recipe == "srgan":
-        from .losses import (ContentLoss, PerceptualLoss, VGGTaps, build_vgg, discriminator_loss,
-                             generator_adversarial_loss, grid_loss, ldl_loss)
+        from .losses import build_content_loss, discriminator_loss, generator_adversarial_loss, grid_loss, ldl_loss
 
         disc = build_discriminator(cfg).to(device)
         if cfg.init_disc_from and ckpt is None:
             _init_discriminator(disc, cfg.init_disc_from)
-        if cfg.content == "perceptual":
-            layer_w = parse_layer_weights(cfg.perceptual_layers)
-            deepest = max(layer_w, key=lambda name: tuple(int(t) for t in name.removeprefix("conv").split("_")))
-            vgg, vgg_used = build_vgg(cfg.vgg_net, deepest, cfg.vgg_weights)  # resolves and loads the weights once
-            taps = VGGTaps(vgg.net, list(layer_w), {"features." + k: v for k, v in vgg.features.state_dict().items()})
-            content_loss = PerceptualLoss(taps.to(device), layer_w)
-            vgg_used += f" (pre-ReLU taps {cfg.perceptual_layers}, L1)"
-        else:
-            vgg, vgg_used = build_vgg(cfg.vgg_net, cfg.vgg_layer, cfg.vgg_weights)
-            content_loss = ContentLoss(vgg.to(device), cfg.vgg_scale)
+        content_loss, vgg_used = build_content_loss(cfg)
+        content_loss = content_loss.to(device)
     fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
     gen = gen.to(memory_format=fmt)
     if disc is not None:
