@@ -108,3 +108,28 @@ def test_compact_is_bicubic_plus_a_learned_residual():
     torch.nn.init.zeros_(m.body[-1].bias)
     assert torch.allclose(m(x), Interpolation("bicubic")(x), atol=1e-6)
     assert not any(isinstance(l, torch.nn.BatchNorm2d) for l in m.modules())
+
+
+def test_srresnet_project_pins_flat_colour_and_round_trips(tmp_path):
+    """project=True: whatever the (here untrained) network draws, a flat input keeps its colour;
+    the option is parameter-free (weights load either way) and the weights file carries it."""
+    from superres.weights import load_weights, save_weights
+
+    torch.manual_seed(0)
+    g = SRResNet(channels=8, n_blocks=1, project=True).eval()
+    x = torch.tensor([0.8, 0.3, 0.2]).reshape(1, 3, 1, 1).expand(1, 3, 16, 16).contiguous()
+    with torch.no_grad():
+        plain = SRResNet(channels=8, n_blocks=1).eval()
+        plain.load_state_dict(g.state_dict())  # the same weights without the projection
+        y, y0 = g(x), plain(x)
+    centre = (slice(None), slice(None), slice(16, 48), slice(16, 48))
+    assert float((y0[centre].mean((2, 3)) - x.mean((2, 3))).abs().max()) > 0.02  # it drifts on its own
+    assert float((y[centre].mean((2, 3)) - x.mean((2, 3))).abs().max()) < 2e-3
+    assert g.args["project"] is True and "project" not in plain.args
+    assert g.info.receptive_pad > plain.info.receptive_pad
+    save_weights(g, tmp_path / "p.safetensors")
+    back = load_weights(tmp_path / "p.safetensors").eval()
+    with torch.no_grad():
+        assert torch.allclose(back(x), y, atol=5e-3)  # the file may hold float16
+    with pytest.raises(ValueError, match="output channels"):
+        SRResNet(out_channels=1, project=True)

@@ -23,6 +23,7 @@ def _bn_trained(m):
 
 
 @pytest.mark.parametrize("make", [lambda: _bn_trained(SRResNet(channels=8, n_blocks=2)),
+                                  lambda: _bn_trained(SRResNet(channels=8, n_blocks=1, project=True)),
                                   lambda: CompactSR(num_feat=8, num_conv=3),
                                   lambda: SRCNN(n1=8, n2=4)])
 def test_ort_backend_matches_torch(make):
@@ -122,6 +123,7 @@ def test_missing_onnxruntime_names_the_install(monkeypatch):
 
 
 @pytest.mark.parametrize("make", [lambda: _bn_trained(SRResNet(channels=8, n_blocks=2)),
+                                  lambda: _bn_trained(SRResNet(channels=8, n_blocks=1, project=True)),
                                   lambda: CompactSR(num_feat=8, num_conv=3),
                                   lambda: SRCNN(n1=8, n2=4)])
 def test_openvino_backend_matches_torch(make):

@@ -106,7 +106,8 @@ def test_bicubic_skip_folded_to_low_resolution_is_exact(scale, size):
 
 def test_bicubic_skip_alone_equals_imresize():
     """With the body's output zeroed the folded network is exactly the bicubic enlargement."""
-    from superres.inference.optimize import bicubic_phase_taps, fold_bicubic_skip
+    from superres.inference.optimize import fold_bicubic_skip
+    from superres.resize import bicubic_phase_taps
     from superres.models import CompactSR
     from superres.resize import imresize
 

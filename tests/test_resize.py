@@ -53,3 +53,48 @@ def test_sizes_follow_matlab_ceil():
     x = torch.rand(3, 10, 7)
     assert imresize(x, scale=0.25).shape == (3, 3, 2)
     assert imresize(x, size=(5, 6)).shape == (3, 5, 6)
+
+
+def test_convolution_resizes_equal_imresize_border_included():
+    """BicubicProjection's shrink and enlarge are imresize as convolutions, at every size it takes."""
+    from superres.resize import BicubicProjection
+
+    g = torch.Generator().manual_seed(0)
+    for s in (2, 4, 8):
+        p = BicubicProjection(s)
+        for h, w in [(2, 3), (5, 7), (16, 9)]:
+            lr, sr = torch.rand(2, 3, h, w, generator=g), torch.rand(2, 3, h * s, w * s, generator=g)
+            assert torch.allclose(p.shrink(sr), imresize(sr, scale=1 / s), atol=1e-6)
+            assert torch.allclose(p.enlarge(lr), imresize(lr, scale=s), atol=1e-6)
+
+
+def test_projection_restores_the_inputs_colour_and_keeps_detail():
+    from superres.resize import BicubicProjection
+
+    p = BicubicProjection(4)
+    lr = torch.tensor([0.8, 0.25, 0.2]).reshape(1, 3, 1, 1).expand(1, 3, 12, 12)
+    g = torch.Generator().manual_seed(1)
+    detail = 0.05 * torch.randn(1, 3, 48, 48, generator=g)
+    drifted = imresize(lr, scale=4) + torch.tensor([0.02, -0.015, 0.01]).reshape(1, 3, 1, 1) + detail
+    out = p(drifted, lr)
+    assert float((out.mean((2, 3)) - lr.mean((2, 3))).abs().max()) < 2e-3  # the cast is gone (was 0.02)
+    # what shrink averages away stays: the output's fine detail is the one given, not smoothed
+    hp = lambda t: t - p.enlarge(p.shrink(t))  # noqa: E731
+    assert float((hp(out) - hp(drifted)).abs().mean()) < 0.3 * float(hp(drifted).abs().mean())
+    # an output already consistent with the input is left as it is
+    same = p.enlarge(lr)
+    assert torch.allclose(p(same, lr), same, atol=1e-5)
+    # tiny inputs take imresize
+    assert p(torch.rand(1, 3, 4, 8), torch.rand(1, 3, 1, 2)).shape == (1, 3, 4, 8)
+
+
+def test_symmetric_pad_mirrors_with_the_edge_and_refuses_too_wide():
+    import pytest
+
+    from superres.resize import symmetric_pad
+
+    x = torch.arange(3.0).reshape(1, 3)
+    assert symmetric_pad(x, 2, 3, 0, 0).tolist() == [[1, 0, 0, 1, 2, 2, 1, 0]]
+    assert symmetric_pad(x.T, 0, 0, 1, 2).ravel().tolist() == [0, 0, 1, 2, 2, 1]
+    with pytest.raises(ValueError, match="symmetric pad"):
+        symmetric_pad(x, 4, 0, 0, 0)

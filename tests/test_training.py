@@ -63,6 +63,18 @@ def test_config_file_and_set_overrides(tmp_path):
         make_config("srgan")  # SRGAN must start from a trained SRResNet
 
 
+def test_project_builds_the_projecting_srresnet_and_is_refused_elsewhere():
+    from superres.training.train import build_generator
+
+    g = build_generator(make_config("srgan", overrides=["init_from=x", "project=true", "channels=8", "n_blocks=1"]))
+    assert g.project is not None and g.args["project"] is True
+    assert build_generator(make_config("srresnet", overrides=["channels=8", "n_blocks=1"])).project is None
+    for bad in (["generator=compact"], []):
+        recipe = "srcnn" if not bad else "srgan"
+        with pytest.raises(ConfigError, match="project=true is an SRResNet option"):
+            make_config(recipe, overrides=["init_from=x", "project=true", *bad])
+
+
 # --- data ---------------------------------------------------------------------------------------
 
 def test_pairs_are_aligned_bicubic_downscales(photo_dir, tmp_path):

@@ -23,7 +23,8 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-__all__ = ["KERNELS", "imresize", "resize_matrix"]
+__all__ = ["KERNELS", "BicubicProjection", "bicubic_phase_taps", "bicubic_shrink_taps", "imresize", "resize_matrix",
+           "symmetric_pad"]
 
 
 def _cubic(x: np.ndarray) -> np.ndarray:
@@ -124,3 +125,97 @@ def imresize(x: torch.Tensor, scale: float | None = None, size: tuple[int, int] 
         mw = resize_matrix(w, out_w, kernel, antialias, compute, x.device)
         y = torch.matmul(y, mw.T)
     return y.to(x.dtype) if x.dtype.is_floating_point else y
+
+
+# --- the same bicubic resizes as convolutions (any input size in one traced graph) --------------
+
+def bicubic_phase_taps(scale: int) -> torch.Tensor:
+    """``(scale, 5)`` float64: row ``p`` weights input pixels ``i-2 .. i+2`` for output pixel
+    ``scale*i + p`` of MATLAB's bicubic x``scale`` enlargement (away from the border)."""
+    n = 16  # any length >= 5 has an interior row block; the weights do not depend on n there
+    m = resize_matrix(n, scale * n, "bicubic", True, torch.float64)
+    i = n // 2
+    taps = m[scale * i:scale * (i + 1), i - 2:i + 3]
+    # all of each row's weight lies inside the 5 taps (the kernel's support is 4 input pixels)
+    if not torch.allclose(taps.sum(1), torch.ones(scale, dtype=torch.float64), atol=1e-12):
+        raise RuntimeError(f"bicubic x{scale} needs more than 5 taps per phase")
+    return taps
+
+
+def bicubic_shrink_taps(scale: int) -> tuple[torch.Tensor, int]:
+    """``(taps, first)``: output pixel ``j`` of MATLAB's antialiased bicubic 1/``scale`` reduction
+    is ``taps`` (float64, about 4 * ``scale`` of them) times input pixels ``scale*j + first ..``
+    (away from the border; the stretched kernel spans 4 * scale input pixels)."""
+    n = 16
+    m = resize_matrix(scale * n, n, "bicubic", True, torch.float64)
+    j = n // 2
+    nz = torch.nonzero(m[j].abs() > 0).ravel()
+    lo, hi = int(nz.min()), int(nz.max())
+    return m[j, lo:hi + 1].clone(), lo - scale * j
+
+
+def symmetric_pad(x: torch.Tensor, left: int, right: int, top: int, bottom: int) -> torch.Tensor:
+    """Pad the last two axes with MATLAB's 'symmetric' rule (mirror including the edge: x[-1] = x[0]).
+
+    Built from one-pixel slices, so a traced graph (ONNX) keeps any input size; each pad must be at
+    most the axis's length."""
+    h, w = int(x.shape[-2]), int(x.shape[-1])
+    if max(left, right) > w or max(top, bottom) > h:
+        raise ValueError(f"a symmetric pad of {max(left, right, top, bottom)} needs an image at least that size, "
+                         f"got {h}x{w}")
+    cols = [x[..., :, k:k + 1] for k in range(left - 1, -1, -1)] + [x]
+    cols += [x[..., :, -1 - k:(-k or None)] for k in range(right)]  # from the end: no size in the graph
+    x = torch.cat(cols, dim=-1) if left or right else x
+    rows = [x[..., k:k + 1, :] for k in range(top - 1, -1, -1)] + [x]
+    rows += [x[..., -1 - k:(-k or None), :] for k in range(bottom)]
+    return torch.cat(rows, dim=-2) if top or bottom else x
+
+
+class BicubicProjection(torch.nn.Module):
+    """``sr + enlarge(lr - shrink(sr))``: one back-projection step (Irani & Peleg 1991) with the
+    training degradation (MATLAB's antialiased bicubic 1/``scale``) and bicubic x``scale``.
+
+    It puts the input's low frequencies back into an x``scale`` output: wherever ``shrink(sr)``
+    differs from ``lr`` only smoothly (a flat colour that drifted, a cast), the step removes the
+    difference exactly, while detail above the input's resolution, which ``shrink`` averages
+    away, is left as it is. Bahat & Michaeli (CVPR 2020, "Explorable Super Resolution") append
+    such a consistency layer to GAN generators, and train through it, so that the network spends
+    itself on detail only. Parameter-free; its two resizes are depthwise convolutions on
+    symmetric padding, equal to :func:`imresize`'s (border included), computed in float32, so
+    a traced graph keeps dynamic sizes. Inputs under 2 pixels on a side take :func:`imresize`.
+    """
+
+    def __init__(self, scale: int, channels: int = 3) -> None:
+        super().__init__()
+        self.scale, self.channels = int(scale), int(channels)
+        s, c = self.scale, self.channels
+        down, first = bicubic_shrink_taps(s)
+        self.pad = (-first, len(down) - s + first)  # before, after: len(down) - s in all
+        down = down.float()
+        self.register_buffer("down_w", down.reshape(1, 1, 1, -1).repeat(c, 1, 1, 1), persistent=False)
+        self.register_buffer("down_h", down.reshape(1, 1, -1, 1).repeat(c, 1, 1, 1), persistent=False)
+        taps = bicubic_phase_taps(s)  # (s, 5)
+        k = (taps[:, None, :, None] * taps[None, :, None, :]).reshape(s * s, 1, 5, 5)  # phase p*s + q
+        self.register_buffer("up", k.float().repeat(c, 1, 1, 1), persistent=False)  # ch*s*s + p*s + q
+
+    def shrink(self, sr: torch.Tensor) -> torch.Tensor:
+        """MATLAB ``imresize(sr, 1/scale, 'bicubic')`` (float32)."""
+        s = self.scale
+        a, b = self.pad
+        x = symmetric_pad(sr, a, b, a, b)
+        x = torch.nn.functional.conv2d(x, self.down_w, stride=(1, s), groups=self.channels)
+        return torch.nn.functional.conv2d(x, self.down_h, stride=(s, 1), groups=self.channels)
+
+    def enlarge(self, lr: torch.Tensor) -> torch.Tensor:
+        """MATLAB ``imresize(lr, scale, 'bicubic')`` (float32)."""
+        y = torch.nn.functional.conv2d(symmetric_pad(lr, 2, 2, 2, 2), self.up, groups=self.channels)
+        return torch.nn.functional.pixel_shuffle(y, self.scale)
+
+    def forward(self, sr: torch.Tensor, lr: torch.Tensor) -> torch.Tensor:
+        h, w = int(lr.shape[-2]), int(lr.shape[-1])
+        dtype = sr.dtype
+        sr, lr = sr.float(), lr.float()
+        if h < 2 or w < 2:
+            return (sr + imresize(lr - imresize(sr, size=(h, w)), size=tuple(sr.shape[-2:]))).to(dtype)
+        with torch.autocast(sr.device.type, enabled=False):
+            return (sr + self.enlarge(lr - self.shrink(sr))).to(dtype)

@@ -40,6 +40,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..resize import bicubic_phase_taps, symmetric_pad
+
 __all__ = ["fold_batchnorm", "fuse_shuffle_tail", "fast_prelu", "fold_bicubic_skip", "optimize_for_inference",
            "cpu_has_bf16", "cpu_has_vnni"]
 
@@ -176,27 +178,6 @@ def fuse_shuffle_tail(model: nn.Module) -> nn.Module:
     return model
 
 
-def bicubic_phase_taps(scale: int) -> torch.Tensor:
-    """``(scale, 5)`` float64: row ``p`` weights input pixels ``i-2 .. i+2`` for output pixel
-    ``scale*i + p`` of MATLAB's bicubic x``scale`` enlargement (away from the border)."""
-    from ..resize import resize_matrix
-
-    n = 16  # any length >= 5 has an interior row block; the weights do not depend on n there
-    m = resize_matrix(n, scale * n, "bicubic", True, torch.float64)
-    i = n // 2
-    taps = m[scale * i:scale * (i + 1), i - 2:i + 3]
-    # all of each row's weight lies inside the 5 taps (the kernel's support is 4 input pixels)
-    if not torch.allclose(taps.sum(1), torch.ones(scale, dtype=torch.float64), atol=1e-12):
-        raise RuntimeError(f"bicubic x{scale} needs more than 5 taps per phase")
-    return taps
-
-
-def _symmetric_pad2(x: torch.Tensor) -> torch.Tensor:
-    """Pad H and W by 2 with MATLAB's 'symmetric' rule (mirror including the edge: x[-1] = x[0])."""
-    x = torch.cat([x[..., :, 1:2], x[..., :, 0:1], x, x[..., :, -1:], x[..., :, -2:-1]], dim=-1)
-    return torch.cat([x[..., 1:2, :], x[..., 0:1, :], x, x[..., -1:, :], x[..., -2:-1, :]], dim=-2)
-
-
 class _CompactFoldedSkip(nn.Module):
     """CompactSR with its bicubic skip computed as a low-resolution 5x5 convolution
     (see the module doc); inputs under 2 pixels on a side take the original path."""
@@ -226,7 +207,7 @@ class _CompactFoldedSkip(nn.Module):
             y = self.upsample(self.body(x)) + imresize(x, scale=self.scale, kernel="bicubic")
         else:
             with torch.autocast(x.device.type, enabled=False):
-                skip = self.skip(_symmetric_pad2(x.float()))
+                skip = self.skip(symmetric_pad(x.float(), 2, 2, 2, 2))
             y = self.body(x)
             y = (y.float() if y.dtype != torch.float32 else y).add_(skip)  # the sum in float32
             y = _shuffle_to_nchw(y, self.scale)

@@ -14,6 +14,12 @@ last convolution produces an image in [-1, 1] (linear, no tanh: a tanh
 saturates and slows MSE pre-training, and the paper does not require it), which
 ``forward`` maps back to [0, 1] with ``(y + 1) / 2``. In eval mode the output
 is clamped to [0, 1]; in training mode it is not, so gradients are not cut.
+
+``project=True`` (not in the paper) ends the network with one bicubic back-projection
+step, :class:`superres.resize.BicubicProjection`: the output's low frequencies are put
+back to the input's, so colours cannot drift, and training through it leaves the
+network only the detail to learn (issue 21: a GAN-trained SRResNet shifted flat
+colours by 4 levels, which no loss anchor held).
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import math
 import torch
 from torch import nn
 
+from ..resize import BicubicProjection
 from .base import ModelInfo
 
 __all__ = ["SRResNet", "ResidualBlock"]
@@ -64,6 +71,8 @@ class SRResNet(nn.Module):
         channels: feature channels (64 in the paper).
         n_blocks: residual blocks (16 in the paper).
         in_channels / out_channels: image channels (3 = RGB).
+        project: end with a bicubic back-projection onto the input (see the module doc; needs
+            in_channels == out_channels). Parameter-free, so weights load either way.
     """
 
     def __init__(
@@ -73,6 +82,7 @@ class SRResNet(nn.Module):
         n_blocks: int = 16,
         in_channels: int = 3,
         out_channels: int = 3,
+        project: bool = False,
     ) -> None:
         super().__init__()
         if scale not in (2, 4, 8):
@@ -81,9 +91,13 @@ class SRResNet(nn.Module):
             scale=scale, channels=channels, n_blocks=n_blocks,
             in_channels=in_channels, out_channels=out_channels,
         )
+        if project:  # only when set, so files without it load in older versions too
+            if in_channels != out_channels:
+                raise ValueError("project=True needs as many output channels as input channels")
+            self.args["project"] = True
         self.info = ModelInfo(
             arch="srresnet", scale=scale, in_channels=in_channels,
-            out_channels=out_channels, receptive_pad=24,
+            out_channels=out_channels, receptive_pad=24 + 6 * bool(project),  # the projection reads ~5 LR px
             paper="Ledig et al., CVPR 2017, arXiv:1609.04802",
             # peak working memory per LR pixel for tiling: two float32 maps of 4*channels at
             # the last stage's input resolution, plus the low-resolution trunk (measured 9.7 KB
@@ -99,6 +113,7 @@ class SRResNet(nn.Module):
             *[UpsampleBlock(channels) for _ in range(int(math.log2(scale)))]
         )
         self.tail = nn.Conv2d(channels, out_channels, 9, padding=4)
+        self.project = BicubicProjection(scale, out_channels) if project else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x * 1.0  # keep the caller's tensor untouched by in-place ops below
@@ -106,6 +121,8 @@ class SRResNet(nn.Module):
         feat = feat + self.body_tail(self.body(feat))
         y = self.tail(self.upsample(feat))
         y = (y + 1.0) * 0.5  # [-1, 1] -> [0, 1]
+        if self.project is not None:
+            y = self.project(y, x)
         if not self.training:
             y = y.clamp(0.0, 1.0)
         return y

@@ -68,7 +68,7 @@ def build_generator(cfg: TrainConfig) -> nn.Module:
                      f2=cfg.srcnn_f2, f3=cfg.srcnn_f3, residual=cfg.srcnn_residual)
     if cfg.generator == "compact":
         return CompactSR(scale=cfg.scale, num_feat=cfg.compact_feat, num_conv=cfg.compact_convs)
-    return SRResNet(scale=cfg.scale, channels=cfg.channels, n_blocks=cfg.n_blocks)
+    return SRResNet(scale=cfg.scale, channels=cfg.channels, n_blocks=cfg.n_blocks, project=cfg.project)
 
 
 def build_discriminator(cfg: TrainConfig) -> nn.Module:
@@ -130,7 +130,7 @@ def ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
 
 # what a resumed run may not change: the model's shape, the data it sees, the loss it optimises
 # (schedule, length, logging and threads may change; the change is logged in metrics.jsonl)
-_FIXED_ON_RESUME = {"scale", "generator", "channels", "n_blocks", "compact_feat", "compact_convs", "srcnn_n1",
+_FIXED_ON_RESUME = {"scale", "generator", "channels", "n_blocks", "project", "compact_feat", "compact_convs", "srcnn_n1",
                     "srcnn_n2", "srcnn_f1", "srcnn_f2", "srcnn_f3", "srcnn_residual", "hr_crop", "batch_size",
                     "augment", "vgg_net", "vgg_layer", "vgg_weights", "device", "seed", "pixel_loss",
                     "pixel_weight", "adv_weight", "consistency_weight", "grid_weight", "vgg_scale", "freeze_bn",
