@@ -144,6 +144,19 @@ def test_vgg_layers_and_torchvision_layout(tmp_path):
         VGGFeatures("vgg16", "conv6_1")
 
 
+def test_chroma_loss_sees_colour_but_not_luma_detail():
+    from superres.training.losses import chroma_loss
+
+    g = torch.Generator().manual_seed(0)
+    hr = torch.rand(2, 3, 16, 16, generator=g)
+    grey_detail = 0.1 * torch.randn(2, 1, 16, 16, generator=g).expand(2, 3, 16, 16)  # the same in R, G and B
+    assert float(chroma_loss(hr + grey_detail, hr)) < 1e-6
+    fringe = hr + 0.1 * torch.randn(2, 3, 16, 16, generator=g)  # independent per channel: coloured
+    assert float(chroma_loss(fringe, hr)) > 0.05
+    with pytest.raises(ConfigError, match="chroma_weight"):
+        make_config("srresnet", overrides=["chroma_weight=-1"])
+
+
 def test_grid_loss_sees_a_block_pattern_but_not_texture_or_a_uniform_shift():
     from superres.training.losses import grid_loss
 

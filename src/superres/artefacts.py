@@ -57,13 +57,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["ArtefactMap", "ArtefactReport", "Thresholds", "THRESHOLDS", "CHANNELS", "opponent", "artefact_map",
+__all__ = ["ArtefactMap", "ArtefactReport", "Thresholds", "THRESHOLDS", "CHANNELS", "OPPONENT", "opponent", "artefact_map",
            "colour_shift", "measure", "synthetic_scenes", "add_grid_pattern"]
 
 #: names of the three analysis channels (see the module docstring)
 CHANNELS = ("luma", "green-magenta", "red-blue")
 
-_OPP = np.array([[1 / 3, 1 / 3, 1 / 3], [-0.5, 1.0, -0.5], [1.0, 0.0, -1.0]])
+#: rows give luma, green-magenta and red-blue from R, G, B (the training's chroma loss uses it too)
+OPPONENT = np.array([[1 / 3, 1 / 3, 1 / 3], [-0.5, 1.0, -0.5], [1.0, 0.0, -1.0]])
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,7 @@ def opponent(rgb: np.ndarray) -> np.ndarray:
     a = np.asarray(rgb, dtype=np.float64)
     if a.ndim != 3 or a.shape[2] != 3:
         raise ValueError(f"expected an (H, W, 3) RGB array, got shape {a.shape}")
-    return a @ _OPP.T
+    return a @ OPPONENT.T
 
 
 @dataclass

@@ -131,6 +131,11 @@ class TrainConfig:
     # grid (losses.grid_loss; paper: 0). GAN fine-tuning grows a checkerboard through the
     # PixelShuffle stages within a few hundred steps; this removes it without penalising texture.
     grid_weight: float = 0.0
+    # optional L1 on the output's chroma against the reference's (losses.chroma_loss; paper: 0): luma,
+    # where the GAN's detail is, stays free. Issue 21: the GAN stage's chroma fringes on the artefact
+    # test's scenes grew from 1.2 to 3.1 levels over 3,000 steps; the perceptual loss's own push on
+    # fine chroma is ~550x this loss's at weight 1 at the step-3,033 restart point (MODELS.md), so useful weights are 100s.
+    chroma_weight: float = 0.0
     d_lr: float = 0.0  # discriminator lr (0 = same as lr)
     # content loss: "paper" = MSE on one VGG layer after its ReLU, scaled by vgg_scale (Ledig et al.);
     # "perceptual" = L1 on several VGG layers *before* ReLU, weighted by perceptual_layers (ESRGAN,
@@ -205,7 +210,7 @@ class TrainConfig:
             except ValueError as e:
                 raise ConfigError(f"perceptual_layers: {e}") from None
         for k in ("adv_weight", "pixel_weight", "consistency_weight", "grid_weight", "vgg_scale", "content_weight",
-                  "ldl_weight"):
+                  "ldl_weight", "chroma_weight"):
             if getattr(self, k) < 0:
                 raise ConfigError(f"{k} must be >= 0, got {getattr(self, k)}")
         if self.lr_schedule not in ("constant", "step_half", "cosine", "cosine_restarts"):

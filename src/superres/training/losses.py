@@ -356,3 +356,18 @@ def grid_loss(sr: torch.Tensor, hr: torch.Tensor, scale: int) -> torch.Tensor:
     e = (sr[..., :h, :w].float() - hr[..., :h, :w].float())
     phases = F.pixel_unshuffle(e, scale).view(n, c, scale * scale, -1).mean(-1)  # (n, c, s*s)
     return (phases - phases.mean(-1, keepdim=True)).pow(2).mean()
+
+
+def chroma_loss(sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
+    """L1 between the two chroma channels (green-magenta, red-blue: :data:`superres.artefacts.OPPONENT`)
+    of the output and the reference, in [0, 1] units.
+
+    Luma is left free (the detail the GAN adds is there); colour detail finer than the input's,
+    which photographs hold little of and which a GAN paints as pink/green and red/blue fringes
+    (the artefact test's ``chroma``), is pulled toward the reference's.
+    """
+    from ..artefacts import OPPONENT
+
+    m = torch.as_tensor(OPPONENT[1:], dtype=torch.float32, device=sr.device)
+    d = torch.einsum("ij,bjhw->bihw", m, sr.float() - hr.float())
+    return d.abs().mean()

@@ -133,7 +133,7 @@ def ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
 _FIXED_ON_RESUME = {"scale", "generator", "channels", "n_blocks", "project", "compact_feat", "compact_convs", "srcnn_n1",
                     "srcnn_n2", "srcnn_f1", "srcnn_f2", "srcnn_f3", "srcnn_residual", "hr_crop", "batch_size",
                     "augment", "vgg_net", "vgg_layer", "vgg_weights", "device", "seed", "pixel_loss",
-                    "pixel_weight", "adv_weight", "consistency_weight", "grid_weight", "vgg_scale", "freeze_bn",
+                    "pixel_weight", "adv_weight", "consistency_weight", "grid_weight", "chroma_weight", "vgg_scale", "freeze_bn",
                     "ema_decay", "content", "perceptual_layers", "content_weight", "gan_loss",
                     "discriminator", "d_channels", "ldl_weight", "ldl_ksize"}
 
@@ -406,7 +406,7 @@ def train(recipe: str, data: list[str | Path], run_dir: str | Path, *, config_fi
     disc = content_loss = None
     vgg_used = ""
     if cfg.recipe == "srgan":
-        from .losses import build_content_loss, discriminator_loss, generator_adversarial_loss, grid_loss, ldl_loss
+        from .losses import build_content_loss, chroma_loss, discriminator_loss, generator_adversarial_loss, grid_loss, ldl_loss
 
         disc = build_discriminator(cfg).to(device)
         if cfg.init_disc_from and ckpt is None:
@@ -625,13 +625,15 @@ def train(recipe: str, data: list[str | Path], run_dir: str | Path, *, config_fi
                 g_consist = (F.mse_loss(imresize(sr.float(), scale=1 / cfg.scale), lr_img)
                              if cfg.consistency_weight else torch.zeros(()))
                 g_grid = grid_loss(sr, hr_img, cfg.scale) if cfg.grid_weight else torch.zeros(())
+                g_chroma = chroma_loss(sr, hr_img) if cfg.chroma_weight else torch.zeros(())
                 g_ldl = torch.zeros(())
                 if cfg.ldl_weight:
                     with torch.no_grad(), autocast():
                         sr_ema = ema(lr_img)
                     g_ldl = ldl_loss(sr, hr_img, sr_ema, cfg.ldl_ksize)
                 loss = (cfg.content_weight * g_content + cfg.adv_weight * g_adv + cfg.pixel_weight * g_pixel
-                        + cfg.consistency_weight * g_consist + cfg.grid_weight * g_grid + cfg.ldl_weight * g_ldl)
+                        + cfg.consistency_weight * g_consist + cfg.grid_weight * g_grid + cfg.ldl_weight * g_ldl
+                        + cfg.chroma_weight * g_chroma)
                 backward_step(loss, opt_g, gen.parameters())
                 for p in disc.parameters():
                     p.requires_grad_(True)
@@ -644,6 +646,8 @@ def train(recipe: str, data: list[str | Path], run_dir: str | Path, *, config_fi
                     stats["g_consist"] = g_consist.item()
                 if cfg.grid_weight:
                     stats["g_grid"] = g_grid.item()
+                if cfg.chroma_weight:
+                    stats["g_chroma"] = g_chroma.item()
                 if cfg.ldl_weight:
                     stats["g_ldl"] = g_ldl.item()
             if ema is not None:
