@@ -20,8 +20,11 @@ from: on ``--batches`` training batches, at that generator's own output, each te
 objective (as configured in ``restart.json``, with its trained discriminator) pushes the image's colour
 by minus its gradient; the table gives that push per channel, less the mean over the channels (the
 colour part; levels per unit of step), and scaled by the term's weight, so the terms add up to what the
-objective asks of the colour. The last column is each term's push along the image's own chroma
+objective asks of the colour. The next column is each term's push along the image's own chroma
 (``x - grey(x)``, i.e. towards more saturation when positive): minus the gradient's dot product with it.
+The last is its push along the output's *fine chroma excess*, the part of its chroma error (output - HR
+in the artefact test's two chroma channels) above the input's band (minus its bicubic shrink and
+enlargement): positive grows the colour fringes the artefact test's ``chroma`` counts, negative removes them.
 """
 
 from __future__ import annotations
@@ -54,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--restart", type=Path, help="a restart point: which term of its objective pushes colour")
     ap.add_argument("--batches", type=int, default=8, help="batches averaged for --restart")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="--restart: change the restart point's objective (e.g. chroma_weight=300, project=true)")
     args = ap.parse_args(argv)
     if args.restart:
         return colour_push(args)
@@ -122,15 +127,25 @@ def colour_push(args) -> int:
 
     import superres
     from superres.resize import imresize
-    from superres.training.config import make_config
+    from superres.training.config import make_config, parse_overrides
     from superres.training.data import PairCache, PairSampler, find_images
-    from superres.training.losses import build_content_loss, generator_adversarial_loss, grid_loss
+    from superres.artefacts import OPPONENT
+    from superres.resize import BicubicProjection
+    from superres.training.losses import build_content_loss, chroma_loss, generator_adversarial_loss, grid_loss
     from superres.training.train import held_out_split
     from superres.weights import load_weights
 
     info = json.loads((args.restart / "restart.json").read_text())
     cfg = make_config("srgan", None, {k: v for k, v in info["config"].items() if k != "recipe"})
+    cfg = make_config("srgan", None, {**{k: v for k, v in cfg.to_dict().items() if k != "recipe"},
+                                      **parse_overrides(args.set)})
     g = superres.load_model(str(args.restart / "generator.safetensors")).eval()
+    if cfg.project and getattr(g, "project", None) is None:  # the same weights through the projection
+        from superres.models import SRResNet
+
+        g2 = SRResNet(**{**g.args, "project": True})
+        g2.load_state_dict(g.state_dict())
+        g = g2.eval()
     d = load_weights(args.restart / "discriminator.safetensors").float().eval()
     for p in d.parameters():
         p.requires_grad_(False)
@@ -142,10 +157,21 @@ def colour_push(args) -> int:
              "adversarial": (cfg.adv_weight, lambda x, lr, hr: generator_adversarial_loss(d(x), None, cfg.gan_loss)),
              "consistency": (cfg.consistency_weight, lambda x, lr, hr: F.mse_loss(imresize(x, scale=0.25), lr)),
              "grid": (cfg.grid_weight, lambda x, lr, hr: grid_loss(x, hr, 4)),
-             "pixel": (cfg.pixel_weight, lambda x, lr, hr: (F.l1_loss if cfg.pixel_loss == "l1" else F.mse_loss)(x, hr))}
+             "pixel": (cfg.pixel_weight, lambda x, lr, hr: (F.l1_loss if cfg.pixel_loss == "l1" else F.mse_loss)(x, hr)),
+             "chroma": (cfg.chroma_weight, lambda x, lr, hr: chroma_loss(x, hr))}
     terms = {k: v for k, v in terms.items() if v[0]}
     push = {k: torch.zeros(3, dtype=torch.float64) for k in terms}
     sat = {k: 0.0 for k in terms}
+    fine = {k: 0.0 for k in terms}
+    opp = torch.as_tensor(OPPONENT, dtype=torch.float32)
+    band = BicubicProjection(4, channels=2)
+
+    def fine_chroma_excess(sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
+        """The chroma part of sr - hr above the input's band, back in RGB."""
+        o = torch.einsum("ij,bjhw->bihw", opp, sr - hr)
+        c = o[:, 1:] - band.enlarge(band.shrink(o[:, 1:]))
+        o = torch.cat([torch.zeros_like(o[:, :1]), c], 1)
+        return torch.einsum("ij,bjhw->bihw", torch.linalg.inv(opp), o)
     err = torch.zeros(3, dtype=torch.float64)
     gain = [0.0, 0.0]  # <chroma(SR), chroma(HR)>, <chroma(HR), chroma(HR)>: the output's saturation gain
     for _ in range(args.batches):
@@ -155,6 +181,7 @@ def colour_push(args) -> int:
         err += ((sr0.clamp(0, 1) - hr).mean((0, 2, 3)) * 255).double() / args.batches
         chroma = sr0 - sr0.mean(1, keepdim=True)
         hr_chroma = hr - hr.mean(1, keepdim=True)
+        excess = fine_chroma_excess(sr0, hr)
         gain[0] += (chroma * hr_chroma).sum().item()
         gain[1] += (hr_chroma * hr_chroma).sum().item()
         for k, (w, f) in terms.items():
@@ -163,17 +190,20 @@ def colour_push(args) -> int:
             m = -(w * grad).sum((0, 2, 3)).double()  # the push on each channel's mean, summed over pixels
             push[k] += (m - m.mean()) / args.batches
             sat[k] += -(w * grad * chroma).sum().item() / args.batches
+            fine[k] += -(w * grad * excess).sum().item() / args.batches
     e = err - err.mean()
     print(f"{args.restart} ({info['run']}, step {info['step']}); {args.batches} batches of {args.batch} x "
           f"{args.crop} px training crops\n")
     print(f"its colour error on them (output - HR, per channel less the mean): R {e[0]:+.2f}, G {e[1]:+.2f}, "
           f"B {e[2]:+.2f} levels; saturation gain against HR {gain[0] / gain[1]:.3f}\n")
-    print("| term (x weight) | push on R | push on G | push on B | push on saturation |\n|---|---:|---:|---:|---:|")
+    print("| term (x weight) | push on R | push on G | push on B | push on saturation | push on fine chroma excess |\n"
+          "|---|---:|---:|---:|---:|---:|")
     total = torch.zeros(3, dtype=torch.float64)
     for k, v in push.items():
         total += v
-        print(f"| {k} (x{terms[k][0]:g}) | {v[0]:+.3e} | {v[1]:+.3e} | {v[2]:+.3e} | {sat[k]:+.3e} |")
-    print(f"| all | {total[0]:+.3e} | {total[1]:+.3e} | {total[2]:+.3e} | {sum(sat.values()):+.3e} |")
+        print(f"| {k} (x{terms[k][0]:g}) | {v[0]:+.3e} | {v[1]:+.3e} | {v[2]:+.3e} | {sat[k]:+.3e} | {fine[k]:+.3e} |")
+    print(f"| all | {total[0]:+.3e} | {total[1]:+.3e} | {total[2]:+.3e} | {sum(sat.values()):+.3e} | "
+          f"{sum(fine.values()):+.3e} |")
     return 0
 
 
