@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
                 for k, v in scenes.items()}
     keys = ("batch_size", "hr_crop", "vgg_layer", "vgg_scale", "content", "adv_weight", "gan_loss", "discriminator", "pixel_loss", "pixel_weight",
             "consistency_weight", "grid_weight", "ldl_weight", "freeze_bn", "clamp_output", "warmup_steps", "d_channels",
-            "perceptual_layers", "extra_data")
+            "perceptual_layers", "extra_data", "project", "chroma_weight")
     base = make_config("srgan", overrides={"init_from": "x"}).to_dict()
     out = []
     at = "each run at its last validation" if args.last else f"step {step}"
