@@ -126,4 +126,4 @@ def test_readme_training_lines_parse_and_their_recipes_load(capsys) -> None:
         assert main(args + ["--show-config"]) == 0, line
         cfg = json.loads(capsys.readouterr().out)
         if "srgan-x4.toml" in line:
-            assert cfg["vgg_layer"] == "conv3_3" and cfg["consistency_weight"] > 0  # the recipe, not the paper
+            assert cfg["project"] and cfg["chroma_weight"] > 0 and cfg["content"] == "perceptual"  # the recipe, not the paper

@@ -197,11 +197,13 @@ def test_step_budget_fits_the_run_to_the_deadline():
 # --- the command ------------------------------------------------------------------------------------
 
 def test_gpu_srgan_stage_follows_srgan_x4_toml():
-    """The GPU SRGAN stage's losses are those of the shipped srgan-x4 recipe."""
+    """The GPU SRGAN stage's objective is the shipped srgan-x4 recipe's (batch, crop, precision and
+    training-only data are the machine's and the pack's)."""
     import tomllib
 
     toml = tomllib.loads((ROOT / "examples" / "training" / "srgan-x4.toml").read_text())
-    schedule = {"init_from", "max_steps", "lr_milestone", "val_every", "ckpt_every", "log_every", "threads"}
+    schedule = {"init_from", "max_steps", "lr_milestone", "val_every", "ckpt_every", "log_every", "threads",
+                "batch_size", "hr_crop", "precision", "extra_data"}
     for k, v in toml.items():
         if k not in schedule:
             assert GPU_SRGAN.get(k, make_config("srgan", overrides={"init_from": "x"}).to_dict()[k]) == v, k
@@ -221,7 +223,8 @@ def test_train_gpu_on_cpu_in_half_a_minute_ends_with_usable_exports(pack, tmp_pa
     rc = main(["train-gpu", "--pack", str(pack), "--out", str(out), "--minutes", "0.5", "--device", "cpu",
                "--srresnet-init", "scratch", "--no-progress",
                "--srresnet-set", "channels=8", "n_blocks=2", "batch_size=4", "hr_crop=32",
-               "--srgan-set", "batch_size=4", "hr_crop=32", "vgg_layer=conv2_2"])
+               "--srgan-set", "batch_size=4", "hr_crop=32", "vgg_layer=conv2_2", "perceptual_layers=conv1_2:0.1,conv2_2:1",
+               "d_channels=8"])
     wall = time.time() - t0
     assert rc == 0, capsys.readouterr().err
     assert wall < 90  # the budget is 30 s; a run that ignored its deadline would take hours
@@ -248,7 +251,7 @@ def test_train_gpu_on_cpu_in_half_a_minute_ends_with_usable_exports(pack, tmp_pa
     assert "already holds a GPU run" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("srgan_set,layer", [([], "conv3_3"), (["content=perceptual"], "conv5_3")])
+@pytest.mark.parametrize("srgan_set,layer", [([], "conv5_3"), (["content=paper", "vgg_layer=conv3_3"], "conv3_3")])
 def test_train_gpu_refuses_a_pack_without_the_vgg_layer_it_needs(pack, tmp_path, capsys, srgan_set, layer):
     from superres.cli import main
 

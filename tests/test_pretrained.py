@@ -54,9 +54,6 @@ def test_shipped_model_beats_nearest_on_a_smooth_image(entry):
 #: (``python benchmarks/artefacts.py``). The xfail is strict and tied to the file: a replaced
 #: file runs as a normal case, and must pass.
 KNOWN_ARTEFACTS = {
-    "41f482e7bf79530ba260c2dc886e40da4c9bc9e16fac96a289c60a642b82daef":
-        "srgan-x4 of 2026-11-29: green-magenta fringes, chroma excess 2.71 > 2.0 levels here "
-        "(5.96 on training-photo crops)",
     "f33011a1b434d07a6bfc75b0e0ea5521259ac28e195f6818b5a7ef12dea04bd1":
         "srgan-x4-fast of 2026-11-29: pink/green dot grid, chroma excess 6.11 > 2.0 levels here "
         "(14.79 on training-photo crops)",
