@@ -36,6 +36,20 @@ def test_interpolation_endpoints_and_midpoint():
     assert torch.equal(a.state_dict()[w], before)
 
 
+def test_interpolation_keeps_the_output_projection_of_either_end():
+    """srgan-x4 ends with the parameter-free projection, srresnet-x4 does not: still one network to mix,
+    and every blend projects (the shipped pair since 2026-12-06)."""
+    a, b = _pair()
+    gan = SRResNet(scale=4, channels=8, n_blocks=1, project=True).eval()
+    gan.load_state_dict(b.state_dict())
+    for t in (0.0, 0.3, 1.0):
+        mixed = interpolate_models(a, gan, t)
+        assert mixed.module.project is not None
+    x = torch.rand(1, 3, 10, 10)
+    with torch.no_grad():
+        assert torch.allclose(interpolate_models(a, gan, 1.0)(x), gan(x), atol=1e-6)
+
+
 def test_interpolation_refuses_different_networks_and_bad_weights():
     a, _ = _pair()
     other = SRResNet(scale=4, channels=4, n_blocks=1)

@@ -332,11 +332,14 @@ def interpolate_models(a, b, t: float, device: str = "cpu") -> ModelDescriptor:
         raise ModelError(f"interpolation weight must be between 0 and 1, got {t}")
     da = describe(a if not isinstance(a, (str, os.PathLike)) else load_model(a))
     db = describe(b if not isinstance(b, (str, os.PathLike)) else load_model(b))
-    if (da.info.arch, da.args) != (db.info.arch, db.args):
+    # SRResNet's project=True (an output projection without parameters) does not make another network:
+    # the mix keeps it when either end has it (srgan-x4 has, srresnet-x4, an MSE model, has no need)
+    shape_a, shape_b = ({k: v for k, v in d.args.items() if k != "project"} for d in (da, db))
+    if (da.info.arch, shape_a) != (db.info.arch, shape_b):
         raise ModelError(f"cannot interpolate {da.name} and {db.name}: they are different networks")
     sa, sb = da.state_dict(), db.state_dict()
     mixed = {k: (v.lerp(sb[k].to(v.dtype), t) if v.is_floating_point() else v) for k, v in sa.items()}
-    module = copy.deepcopy(da.module)
+    module = copy.deepcopy(db.module if db.args.get("project") and not da.args.get("project") else da.module)
     module.load_state_dict(mixed)
     near = db if t >= 0.5 else da
     return ModelDescriptor(module.eval().to(device), near.info, f"{da.name}~{db.name}@{t:g}",
