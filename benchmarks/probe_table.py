@@ -85,16 +85,32 @@ def to_uint8(t) -> np.ndarray:
     return (t.clamp(0, 1)[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
 
 
-def main(argv: list[str] | None = None) -> int:
+def slice_and_scenes(data: list[str]):
+    """(config, validation slice, synthetic scenes, their x4-smaller inputs): what the probes are scored on."""
     import torch
 
-    import superres
-    from superres.artefacts import measure, synthetic_scenes
-    from superres.artefacts import colour_shift as flat_shift
+    from superres.artefacts import synthetic_scenes
     from superres.resize import imresize
     from superres.training.config import make_config
     from superres.training.data import find_images, load_validation
     from superres.training.train import held_out_split
+
+    cfg0 = make_config("srresnet")
+    _, held = held_out_split(find_images(data), cfg0.val_count)
+    val = load_validation(None, cfg0.scale, cfg0.val_max_side, fallback=held)
+    scenes = synthetic_scenes()
+    scene_lr = {k: imresize(torch.from_numpy(v).permute(2, 0, 1)[None].float() / 255, scale=0.25).clamp(0, 1)
+                for k, v in scenes.items()}
+    return cfg0, val, scenes, scene_lr
+
+
+def main(argv: list[str] | None = None) -> int:
+    import torch
+
+    import superres
+    from superres.artefacts import colour_shift as flat_shift
+    from superres.artefacts import measure
+    from superres.training.config import make_config
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("runs", nargs="*", type=Path)
@@ -130,12 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     steps = [{x["step"] for x in rows if "val_psnr" in x} for _, rows in loaded.values()]
     common = set.intersection(*steps) if steps else set()
     step = args.step or (max(common) if common else 0)
-    cfg0 = make_config("srresnet")
-    _, held = held_out_split(find_images(args.data), cfg0.val_count)
-    val = load_validation(None, cfg0.scale, cfg0.val_max_side, fallback=held)
-    scenes = synthetic_scenes()
-    scene_lr = {k: imresize(torch.from_numpy(v).permute(2, 0, 1)[None].float() / 255, scale=0.25).clamp(0, 1)
-                for k, v in scenes.items()}
+    cfg0, val, scenes, scene_lr = slice_and_scenes(args.data)
     keys = ("batch_size", "hr_crop", "vgg_layer", "vgg_scale", "content", "adv_weight", "gan_loss", "discriminator", "pixel_loss", "pixel_weight",
             "consistency_weight", "grid_weight", "ldl_weight", "freeze_bn", "clamp_output", "warmup_steps", "d_channels",
             "perceptual_layers", "extra_data", "project", "chroma_weight")

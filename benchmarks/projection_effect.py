@@ -20,16 +20,16 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def main(argv: list[str] | None = None) -> int:
-    import numpy as np
     import torch
 
     import superres
-    from superres.artefacts import colour_shift, measure, synthetic_scenes
+    from superres.artefacts import colour_shift, measure
     from superres.lpips import cached_lpips
-    from superres.resize import BicubicProjection, imresize
-    from superres.training.config import make_config
-    from superres.training.data import find_images, load_validation
-    from superres.training.train import held_out_split, validate
+    from superres.resize import BicubicProjection
+    from superres.training.train import validate
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from probe_table import slice_and_scenes, to_uint8
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("models", nargs="+")
@@ -49,15 +49,7 @@ def main(argv: list[str] | None = None) -> int:
                 sr = self.p(sr, lr)
             return sr.clamp(0, 1)
 
-    def to_uint8(t: torch.Tensor) -> np.ndarray:
-        return (t[0].clamp(0, 1).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
-
-    cfg0 = make_config("srresnet")
-    _, held = held_out_split(find_images(args.data), cfg0.val_count)
-    val = load_validation(None, cfg0.scale, cfg0.val_max_side, fallback=held)
-    scenes = synthetic_scenes()
-    scene_lr = {k: imresize(torch.from_numpy(v).permute(2, 0, 1)[None].float() / 255, scale=0.25).clamp(0, 1)
-                for k, v in scenes.items()}
+    cfg0, val, scenes, scene_lr = slice_and_scenes(args.data)
     lp = cached_lpips("alex")
     print("| model | projection steps | slice PSNR-Y | slice LPIPS | slice flat shift | synthetic grid / chroma / colour "
           "| colour per scene |\n|---|---:|---:|---:|---:|---|---|")
