@@ -210,19 +210,43 @@ def main() -> None:
     meta = {"cpu": cpu_name(), "torch": torch.__version__, "route": INT8_ROUTE, "command":
             "PYTHONPATH=src TORCH_HOME=../shared/weights python benchmarks/int8_gate.py --models "
             + " ".join(ns.models), "date": time.strftime("%Y-%m-%d %H:%M")}
+    for e in results.values():  # each row says when and how it was measured (a partial rerun keeps the rest)
+        e["measured"] = {k: meta[k] for k in ("command", "date", "cpu", "torch")}
     summary = {n: {k: v for k, v in e.items() if k != "qparams"} for n, e in results.items()}
-    atomic_write_bytes(ROOT / "benchmarks" / "int8_gate.json",
-                       (json.dumps({"meta": meta, "models": summary}, indent=2) + "\n").encode())
     if ns.no_cards:
+        record(summary, meta, ns.photos, ns.crop, models_md=False)
         return
     for name, entry in results.items():
         path = ROOT / "src" / "superres" / "pretrained" / f"{name}.json"
         card = json.loads(path.read_text())
         card.setdefault("extra", {})["int8"] = entry
         atomic_write_bytes(path, (json.dumps(card, indent=2, sort_keys=True) + "\n").encode())
-    fill_block(ROOT / "MODELS.md", "int8", f"Made by `{meta['command']}` on {meta['cpu']} ({meta['date']}); "
-               f"route: {INT8_ROUTE}; calibrated on {ns.photos} LR crops of {ns.crop} px from the training "
-               "photos. Gate: PSNR-Y drop <= 0.05 dB and LPIPS rise <= 0.005 on both sets.\n\n" + table(results))
+    record(summary, meta, ns.photos, ns.crop)
+
+
+def record(summary: dict, meta: dict, photos: int, crop: int, models_md: bool = True) -> None:
+    """Write ``summary`` (per model, without qparams) into benchmarks/int8_gate.json and the MODELS.md
+    table. Models measured before and not this time keep their recorded rows, each with the command
+    and date that made it, so gating one model after a retrain does not drop the others."""
+    out = ROOT / "benchmarks" / "int8_gate.json"
+    merged = {}
+    if out.is_file():
+        before = json.loads(out.read_text())
+        for n, e in before.get("models", {}).items():
+            e.setdefault("measured", {k: before["meta"][k] for k in ("command", "date", "cpu", "torch")})
+            merged[n] = e
+    merged.update(summary)  # a re-measured model takes its old place in the order
+    atomic_write_bytes(out, (json.dumps({"meta": meta, "models": merged}, indent=2) + "\n").encode())
+    if not models_md:
+        return
+    runs: dict[str, list[str]] = {}  # the command(s) that made the table's rows
+    for n, e in merged.items():
+        m = e["measured"]
+        runs.setdefault(f"`{m['command']}` on {m['cpu']} ({m['date']})", []).append(n)
+    made = "; ".join(f"{', '.join(names)}: {how}" for how, names in runs.items())
+    fill_block(ROOT / "MODELS.md", "int8", f"Made by {made}; route: {INT8_ROUTE}; calibrated on {photos} LR "
+               f"crops of {crop} px from the training photos. Gate: PSNR-Y drop <= 0.05 dB and LPIPS rise "
+               "<= 0.005 on both sets.\n\n" + table(merged))
 
 
 if __name__ == "__main__":

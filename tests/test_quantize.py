@@ -100,3 +100,43 @@ def test_full_range_reference_is_a_what_if_not_a_card_entry():
     x = torch.rand(1, 3, 9, 9, generator=g)
     with torch.no_grad():
         assert (ref_net(x) - base(x)).abs().mean() < 0.03
+
+
+def test_gate_rerun_for_one_model_keeps_the_others_rows(tmp_path, monkeypatch):
+    """benchmarks/int8_gate.py after a retrain gates only that model: the recorded rows of the others
+    stay in the JSON and the MODELS.md table, each with the command and date that made it."""
+    import importlib.util
+    import json
+    import sys
+    from pathlib import Path
+
+    bench_dir = Path(__file__).resolve().parent.parent / "benchmarks"
+    monkeypatch.syspath_prepend(str(bench_dir))  # int8_gate imports its sibling real_photos
+    spec = importlib.util.spec_from_file_location("int8_gate_benchmark", bench_dir / "int8_gate.py")
+    gate = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gate)
+    monkeypatch.setattr(gate, "ROOT", tmp_path)
+    (tmp_path / "benchmarks").mkdir()
+
+    def entry(psnr: float, ok: bool) -> dict:
+        sets = {ds: {"fp32": [psnr, 0.2], "int8": [psnr - 0.01, 0.2], "psnr_drop": 0.01, "lpips_rise": 0.0}
+                for ds in ("Set5", "Set14")}
+        return {"ok": ok, "gate": {"sets": sets}}
+
+    old_meta = {"command": "gate --models a b", "date": "2026-01-01 00:00", "cpu": "cpu", "torch": "t"}
+    (tmp_path / "benchmarks" / "int8_gate.json").write_text(
+        json.dumps({"meta": old_meta, "models": {"a": entry(30.0, True), "b": entry(28.0, False)}}))
+    (tmp_path / "MODELS.md").write_text("x\n<!-- int8:begin -->\nold\n<!-- int8:end -->\ny\n")
+    meta = {"command": "gate --models b", "date": "2026-02-02 00:00", "cpu": "cpu", "torch": "t"}
+    new_b = dict(entry(29.5, True), measured=meta)
+    gate.record({"b": new_b}, meta, 32, 64)
+
+    models = json.loads((tmp_path / "benchmarks" / "int8_gate.json").read_text())["models"]
+    assert list(models) == ["a", "b"]  # the order of the table does not move
+    assert models["a"]["measured"]["date"] == "2026-01-01 00:00" and models["a"]["ok"]
+    assert models["b"]["measured"]["date"] == "2026-02-02 00:00" and models["b"]["ok"]
+    md = (tmp_path / "MODELS.md").read_text()
+    assert "old" not in md and md.startswith("x\n") and md.endswith("y\n")
+    assert "| a | Set5 | 30.000" in md and "| b | Set5 | 29.500" in md and "| 28.000" not in md
+    assert "a: `gate --models a b`" in md and "b: `gate --models b`" in md
+    sys.modules.pop("real_photos", None)
