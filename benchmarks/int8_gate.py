@@ -38,6 +38,8 @@ from superres.ops import degrade, enlarge_nearest
 from superres.registry import load_model
 
 ROOT = Path(__file__).resolve().parent.parent
+#: what each row of int8_gate.json records of the run that measured it
+MEASURED_KEYS = ("command", "date", "cpu", "torch")
 SHARED = ROOT.parent / "shared" / "data"
 PSNR_DROP, LPIPS_RISE = 0.05, 0.005
 
@@ -211,7 +213,7 @@ def main() -> None:
             "PYTHONPATH=src TORCH_HOME=../shared/weights python benchmarks/int8_gate.py --models "
             + " ".join(ns.models), "date": time.strftime("%Y-%m-%d %H:%M")}
     for e in results.values():  # each row says when and how it was measured (a partial rerun keeps the rest)
-        e["measured"] = {k: meta[k] for k in ("command", "date", "cpu", "torch")}
+        e["measured"] = {k: meta[k] for k in MEASURED_KEYS}
     summary = {n: {k: v for k, v in e.items() if k != "qparams"} for n, e in results.items()}
     if ns.no_cards:
         record(summary, meta, ns.photos, ns.crop, models_md=False)
@@ -233,7 +235,7 @@ def record(summary: dict, meta: dict, photos: int, crop: int, models_md: bool = 
     if out.is_file():
         before = json.loads(out.read_text())
         for n, e in before.get("models", {}).items():
-            e.setdefault("measured", {k: before["meta"][k] for k in ("command", "date", "cpu", "torch")})
+            e.setdefault("measured", {k: before["meta"][k] for k in MEASURED_KEYS})
             merged[n] = e
     merged.update(summary)  # a re-measured model takes its old place in the order
     atomic_write_bytes(out, (json.dumps({"meta": meta, "models": merged}, indent=2) + "\n").encode())
