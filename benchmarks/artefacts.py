@@ -25,7 +25,9 @@ with the thresholds of :data:`superres.artefacts.THRESHOLDS` and a verdict. ``--
 writes, per set, a labelled 4x-nearest mosaic of the worst windows, each model's in turn
 (bicubic | models ... | reference), with each panel's window figures. The photo mosaic shows
 crops of the training photographs: do not commit it (``../shared`` is not redistributable);
-``--photos examples/images --names chelsea coffee`` gives one of shippable images.
+``--photos examples/images --names chelsea coffee`` gives one of shippable images. ``--pick textured``
+shows the reference's most textured windows instead (``texture_crops_<set>.png``): what the models
+draw on fur, bark and water, not only where they fail.
 
 The photos are training data and only used here to look and calibrate; the published
 numbers (Set5/Set14) come from ``superres eval``. Needs ``../shared`` for the photos (skipped
@@ -108,21 +110,37 @@ def run_model(model: str, images: dict[str, np.ndarray], lrs: dict[str, np.ndarr
     return {k: up.upscale_array(lrs[k]) for k in images}
 
 
+def texture(ref: np.ndarray, mp) -> np.ndarray:
+    """Per window of ``mp`` (an ArtefactMap of this reference): the median absolute luma gradient of
+    the reference inside it, the same measure :func:`textured_crop` ranks crops by."""
+    g = ref.astype(np.float32).mean(2)
+    grad = np.abs(np.diff(g, axis=1))[:-1] + np.abs(np.diff(g, axis=0))[:, :-1]
+    out = np.zeros(mp.score().shape, np.float32)
+    for i, j in np.ndindex(out.shape):
+        y, x = mp.origin(i, j)
+        out[i, j] = float(np.median(grad[y:y + mp.window, x:x + mp.window]))
+    return out
+
+
 def mosaic(path: Path, models: list[str], outs: dict[str, dict[str, np.ndarray]], refs: dict[str, np.ndarray],
-           reports: dict, rows: int = 8, context: int = 8, zoom: int = 4) -> None:
-    """Labelled 4x-nearest mosaic: each model's worst windows in turn (bicubic's too when it is the
-    only model), ``rows`` windows in all, none near another."""
+           reports: dict, rows: int = 8, context: int = 8, zoom: int = 4, pick: str = "worst") -> None:
+    """Labelled 4x-nearest mosaic of ``rows`` windows, none near another. ``pick="worst"``: each
+    model's worst windows by the artefact measure in turn (bicubic's too when it is the only model);
+    ``pick="textured"``: the windows whose reference is most textured, whatever the models did there
+    (what a viewer of fur, bark or water looks at)."""
     from PIL import Image, ImageDraw
 
-    judged = [m for m in models if m != "bicubic"] or models
+    if pick not in ("worst", "textured"):
+        raise ValueError(f"pick must be 'worst' or 'textured', not {pick!r}")
+    mp0 = reports[models[0]]["maps"]
+    judged = ([m for m in models if m != "bicubic"] or models) if pick == "worst" else ["reference"]
     ranked = {}
-    for m in judged:  # every window of every image, worst first
+    for m in judged:  # every window of every image, worst (or most textured) first
         c = []
         for name in refs:
-            score = reports[m]["maps"][name].score()
+            score = reports[m]["maps"][name].score() if pick == "worst" else texture(refs[name], mp0[name])
             c += [(float(score[i, j]), name, int(i), int(j)) for i, j in np.ndindex(score.shape)]
         ranked[m] = sorted(c, key=lambda t: -t[0])
-    mp0 = reports[models[0]]["maps"]
     chosen: list[tuple] = []  # (model it is worst for, image, i, j)
 
     def free(name, i, j):  # windows 2 apart at least: neighbours share most of their (pooled) spectra
@@ -160,7 +178,8 @@ def mosaic(path: Path, models: list[str], outs: dict[str, dict[str, np.ndarray]]
                 mm = reports[m]["maps"][name]
                 text += f"\ngrid {mm.grid[i, j].max():.1f} chroma {mm.chroma[i, j]:.1f}"
             else:
-                text += f"\n{name} y{y0} x{x0}\nworst of {label(worst_for)}"
+                why = "most textured" if pick == "textured" else f"worst of {label(worst_for)}"
+                text += f"\n{name} y{y0} x{x0}\n{why}"
             draw.multiline_text((c * (side + gap) + 2, top), text, fill="black", spacing=2)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".png")
@@ -182,6 +201,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--size", type=int, default=384, help="crop size in px (multiple of 4)")
     ap.add_argument("--crops", metavar="DIR", help="write artefact_crops_<set>.png mosaics of the worst windows here")
     ap.add_argument("--rows", type=int, default=8, help="windows per mosaic")
+    ap.add_argument("--pick", choices=("worst", "textured"), default="worst",
+                    help="which windows --crops shows: each model's worst by the artefact measure "
+                         "(artefact_crops_<set>.png) or the most textured of the reference "
+                         "(texture_crops_<set>.png)")
     ap.add_argument("--overwrite", action="store_true", help="replace mosaics already in --crops DIR")
     ap.add_argument("--json", help="also write the figures here")
     args = ap.parse_args(argv)
@@ -202,10 +225,11 @@ def main(argv: list[str] | None = None) -> int:
         photos = None
     crops = Path(args.crops) if args.crops else None
     sets = load_sets(photos, args.names, args.size)
+    stem = "artefact_crops" if args.pick == "worst" else "texture_crops"
     if crops is not None and not args.overwrite:
         for s in sets:
-            if (crops / f"artefact_crops_{s}.png").exists():
-                ap.error(f"{crops / f'artefact_crops_{s}.png'} exists (add --overwrite to replace it)")
+            if (crops / f"{stem}_{s}.png").exists():
+                ap.error(f"{crops / f'{stem}_{s}.png'} exists (add --overwrite to replace it)")
 
     results: dict = {}
     th = THRESHOLDS
@@ -230,9 +254,9 @@ def main(argv: list[str] | None = None) -> int:
         results[sname] = {label(m): {**reports[m]["report"].as_dict(), "failures": reports[m]["report"].failures()}
                           for m in models}
         if crops is not None:
-            path = crops / f"artefact_crops_{sname}.png"
-            mosaic(path, models, outs, refs, reports, rows=args.rows)
-            print(f"\nworst windows: {path}")
+            path = crops / f"{stem}_{sname}.png"
+            mosaic(path, models, outs, refs, reports, rows=args.rows, pick=args.pick)
+            print(f"\n{'worst' if args.pick == 'worst' else 'most textured'} windows: {path}")
     if args.json:
         Path(args.json).write_text(json.dumps({"models": models, "photos": list(args.names) if photos else [],
                                                "size": args.size, "thresholds": th.__dict__, "sets": results},

@@ -12,6 +12,10 @@ Steps (each runs the product's own command on ``src/superres/pretrained/*.safete
 * ``gif``       the README's side-by-side animation (a synthetic scene, our own pixels)
                 -> examples/synthetic_compare.gif
 * ``animation`` ``benchmarks/animation.py`` on the ../shared test GIFs -> docs/animation_x4.md/json
+* ``artefacts`` ``benchmarks/artefacts.py`` on the bundled photos and synthetic scenes: the worst windows
+                -> docs/images/artefacts/artefact_crops_{photos,synthetic}.png
+* ``texture``   the same, the most textured windows, beside the course's SRGAN (catalogue ``course-srgan``)
+                -> docs/images/texture/texture_crops_{photos,synthetic}.png
 * ``notebook``  examples/srgan_walkthrough.ipynb executed in place, outputs included (needs nbclient)
 * ``text``      the measured tables and the "Which model?" text in README.md and MODELS.md,
                 generated from docs/eval_x4.json (+ the speed targets in benchmarks/results.json)
@@ -490,8 +494,34 @@ def step_artefacts(env, args) -> dict:
             for kind in ("photos", "synthetic")}
 
 
+TEXTURE_DIR = ROOT / "docs" / "images" / "texture"
+#: what a viewer compares on fur, fabric and the synthetic bark/water/text: ours beside the course's SRGAN
+#: (a catalogue entry, fetched and verified on first use; needs the keras extra for h5py)
+TEXTURE_MODELS = ["srgan-x4", "srgan-x4-fast"]
+TEXTURE_FOREIGN = "course-srgan"
+
+
+def step_texture(env, args) -> dict:
+    """Labelled 4x-nearest mosaics (bicubic | srgan-x4 | srgan-x4-fast | course SRGAN | reference) of the
+    most textured windows of the bundled photos and the synthetic scenes: what each model draws there."""
+    from superres import catalogue
+
+    rel = TEXTURE_DIR.relative_to(ROOT)
+    models = [m for m in TEXTURE_MODELS if m in MODELS]
+    course = catalogue.get(TEXTURE_FOREIGN)
+    catalogue.ensure(TEXTURE_FOREIGN)
+    cmd = [sys.executable, "benchmarks/artefacts.py", *models, TEXTURE_FOREIGN, "--photos", "examples/images",
+           "--names", "chelsea", "coffee", "--pick", "textured", "--crops", str(rel), "--rows", "6", "--overwrite",
+           "--json", str(rel / "figures.json")]
+    _run(cmd, env)
+    shown = " ".join(cmd[1:])
+    foreign = {TEXTURE_FOREIGN: course.files[0].sha256}
+    return {str(rel / f"texture_crops_{kind}.png"): {"command": shown, "models": models, "foreign_sha256": foreign}
+            for kind in ("photos", "synthetic")}
+
+
 STEPS = {"eval": step_eval, "compare": step_compare, "gif": step_gif, "animation": step_animation,
-         "artefacts": step_artefacts, "notebook": step_notebook, "text": step_text}
+         "artefacts": step_artefacts, "texture": step_texture, "notebook": step_notebook, "text": step_text}
 
 
 def update_manifest(entries: dict) -> None:
@@ -506,6 +536,8 @@ def update_manifest(entries: dict) -> None:
                "weights_sha256": e.get("weights_sha256") or {m: hashes[m] for m in e["models"]}}
         if e.get("mixed_weights"):
             rec["mixed_weights"] = e["mixed_weights"]
+        if e.get("foreign_sha256"):  # catalogue weights of other projects it used (not shipped, so not checked)
+            rec["foreign_sha256"] = e["foreign_sha256"]
         if not e.get("text"):
             rec["sha256"] = sha256(ROOT / path)
         figs[path] = rec

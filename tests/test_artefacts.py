@@ -163,3 +163,36 @@ def test_benchmark_table_json_and_crop_mosaic(tmp_path, capsys):
     with pytest.raises(SystemExit):  # an existing mosaic is kept unless --overwrite
         bench.main(["nearest", "--photos", "", "--crops", str(crops)])
     capsys.readouterr()
+
+
+def test_texture_mosaic_shows_the_most_textured_windows(tmp_path):
+    """--pick textured: the mosaic's windows come from the textured half of the reference, never
+    the flat half, whatever the models did (here: a copy of the reference)."""
+    import importlib.util
+    from pathlib import Path
+
+    from PIL import Image
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "artefacts.py"
+    spec = importlib.util.spec_from_file_location("artefacts_benchmark", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    rng = np.random.default_rng(0)
+    ref = np.full((256, 256, 3), 120, np.uint8)
+    ref[:, 128:] = rng.integers(0, 256, (256, 128, 3), dtype=np.uint8)  # noise on the right half only
+    refs = {"half": ref}
+    rep = measure([(ref, ref)])
+    reports = {"bicubic": {"report": rep, "maps": {"half": rep.maps[0]}}}
+    tex = bench.texture(ref, rep.maps[0])
+    assert tex[:, 0].max() == 0 and tex[:, -1].min() > 50  # flat left column of windows, busy right one
+    out = tmp_path / "texture_crops_x.png"
+    bench.mosaic(out, ["bicubic"], {"bicubic": refs}, refs, reports, rows=2, pick="textured")
+    with Image.open(out) as im:
+        sheet = np.asarray(im.convert("RGB")).astype(np.float32)
+    side = (rep.maps[0].window + 2 * 8) * 4
+    for r in range(2):  # the reference panel (second column) of each row is noise, not flat grey
+        top = r * (side + 40 + 6) + 40
+        panel = sheet[top:top + side, side + 6:2 * side + 6]
+        assert panel.std() > 40
+    with pytest.raises(ValueError, match="pick"):
+        bench.mosaic(out, ["bicubic"], {"bicubic": refs}, refs, reports, pick="best")
