@@ -133,3 +133,32 @@ def test_srresnet_project_pins_flat_colour_and_round_trips(tmp_path):
         assert torch.allclose(back(x), y, atol=5e-3)  # the file may hold float16
     with pytest.raises(ValueError, match="output channels"):
         SRResNet(out_channels=1, project=True)
+
+
+def test_compact_project_pins_flat_colour_and_round_trips(tmp_path):
+    """CompactSR(project=True) (issue 21, for srgan-x4-fast's GAN stage): a residual that drifts the
+    colour (here a last bias set by hand) is projected back; the weights file carries the option."""
+    from superres.models.compact import CompactSR
+    from superres.weights import load_weights, save_weights
+
+    torch.manual_seed(0)
+    g = CompactSR(num_feat=8, num_conv=2, project=True).eval()
+    plain = CompactSR(num_feat=8, num_conv=2).eval()
+    with torch.no_grad():
+        g.body[-1].bias.fill_(0.05)  # +0.05 on every sub-pixel of every channel: a 13-level shift
+        plain.load_state_dict(g.state_dict())
+    x = torch.tensor([0.6, 0.3, 0.2]).reshape(1, 3, 1, 1).expand(1, 3, 16, 16).contiguous()
+    with torch.no_grad():
+        y, y0 = g(x), plain(x)
+    centre = (slice(None), slice(None), slice(16, 48), slice(16, 48))
+    assert float((y0[centre].mean((2, 3)) - x.mean((2, 3))).abs().max()) > 0.04
+    assert float((y[centre].mean((2, 3)) - x.mean((2, 3))).abs().max()) < 2e-3
+    assert g.args["project"] is True and "project" not in plain.args
+    assert g.info.receptive_pad > plain.info.receptive_pad
+    save_weights(g, tmp_path / "c.safetensors")
+    back = load_weights(tmp_path / "c.safetensors").eval()
+    assert back.project is not None
+    with torch.no_grad():
+        assert torch.allclose(back(x), y, atol=5e-3)
+    with pytest.raises(ValueError, match="output channels"):
+        CompactSR(out_channels=1, project=True)

@@ -25,6 +25,7 @@ def _bn_trained(m):
 @pytest.mark.parametrize("make", [lambda: _bn_trained(SRResNet(channels=8, n_blocks=2)),
                                   lambda: _bn_trained(SRResNet(channels=8, n_blocks=1, project=True)),
                                   lambda: CompactSR(num_feat=8, num_conv=3),
+                                  lambda: CompactSR(num_feat=8, num_conv=3, project=True),
                                   lambda: SRCNN(n1=8, n2=4)])
 def test_ort_backend_matches_torch(make):
     torch.manual_seed(0)

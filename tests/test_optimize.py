@@ -86,14 +86,16 @@ def test_fast_prelu_gives_the_same_values_in_bf16_and_keeps_out_of_range_slopes(
         assert torch.allclose(m(y), f(y), atol=1e-6)
 
 
+@pytest.mark.parametrize("project", [False, True])
 @pytest.mark.parametrize("scale", [2, 3, 4])
 @pytest.mark.parametrize("size", [(1, 1), (1, 6), (2, 2), (3, 7), (13, 10)])
-def test_bicubic_skip_folded_to_low_resolution_is_exact(scale, size):
-    """The LR 5x5 conv + symmetric padding gives MATLAB bicubic, borders and tiny inputs included."""
+def test_bicubic_skip_folded_to_low_resolution_is_exact(scale, size, project):
+    """The LR 5x5 conv + symmetric padding gives MATLAB bicubic, borders and tiny inputs included;
+    the output projection (project=True) follows it in the folded network too."""
     from superres.inference.optimize import fold_bicubic_skip
     from superres.models import CompactSR
 
-    m = _busy_prelu(CompactSR(scale=scale, num_feat=8, num_conv=2)).eval()
+    m = _busy_prelu(CompactSR(scale=scale, num_feat=8, num_conv=2, project=project)).eval()
     f = fold_bicubic_skip(m)
     assert f is not m and m.forward.__func__ is CompactSR.forward  # caller's model untouched
     x = torch.rand(2, 3, *size)

@@ -188,6 +188,7 @@ class _CompactFoldedSkip(nn.Module):
         if int(model.args["out_channels"]) != c:
             raise ValueError("the bicubic skip needs as many output channels as input channels")
         self.scale, self.body, self.upsample = s, model.body, model.upsample
+        self.project = getattr(model, "project", None)  # the output back-projection (project=True), shared
         taps = bicubic_phase_taps(s)  # (s, 5)
         k = taps[:, None, :, None] * taps[None, :, None, :]  # (p, q, 5, 5): outer product per phase
         # a dense C -> C*s*s conv (zero across colours): oneDNN runs it ~2x faster than the grouped one
@@ -211,6 +212,8 @@ class _CompactFoldedSkip(nn.Module):
             y = self.body(x)
             y = (y.float() if y.dtype != torch.float32 else y).add_(skip)  # the sum in float32
             y = _shuffle_to_nchw(y, self.scale)
+        if self.project is not None:
+            y = self.project(y, x)
         return y if self.training else y.clamp_(0.0, 1.0)
 
 

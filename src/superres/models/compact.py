@@ -10,6 +10,12 @@ trained by superres with the SRGAN recipe (Ledig et al. 2017: MSE pre-training,
 then VGG content + adversarial loss). There is no BatchNorm and nothing runs at
 the high resolution except PixelShuffle and the skip, so it costs ~6x fewer
 multiply-adds than SRResNet and tiles cheaply (receptive field ``num_conv + 2``).
+
+``project=True`` ends it with the bicubic back-projection SRResNet has
+(:class:`superres.resize.BicubicProjection`, issue 21): the bicubic skip starts the
+network at the input's colours, but nothing keeps a GAN-trained residual from drifting
+them (a fixed-sign gradient on the last bias moves it by about lr per Adam step); the
+projection puts the output's low frequencies back to the input's.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..resize import imresize
+from ..resize import BicubicProjection, imresize
 from .base import ModelInfo
 
 __all__ = ["CompactSR"]
@@ -25,16 +31,21 @@ __all__ = ["CompactSR"]
 
 class CompactSR(nn.Module):
     def __init__(self, scale: int = 4, num_feat: int = 48, num_conv: int = 16, in_channels: int = 3,
-                 out_channels: int = 3) -> None:
+                 out_channels: int = 3, project: bool = False) -> None:
         super().__init__()
         if scale < 1 or num_feat < 1 or num_conv < 1:
             raise ValueError(f"bad CompactSR arguments: scale={scale}, num_feat={num_feat}, num_conv={num_conv}")
         self.args = dict(scale=scale, num_feat=num_feat, num_conv=num_conv, in_channels=in_channels,
                          out_channels=out_channels)
+        if project:  # only when set, so files without it load in older versions too
+            if in_channels != out_channels:
+                raise ValueError("project=True needs as many output channels as input channels")
+            self.args["project"] = True
         self.scale = scale
         self.info = ModelInfo(
             arch="compact", scale=scale, in_channels=in_channels, out_channels=out_channels,
-            receptive_pad=num_conv + 4, paper="after Real-ESRGAN's compact network, arXiv:2107.10833",
+            receptive_pad=num_conv + 4 + 6 * bool(project),  # the projection reads ~5 LR px
+            paper="after Real-ESRGAN's compact network, arXiv:2107.10833",
             bytes_per_lr_pixel=int(4 * num_feat * 4 + 4 * out_channels * scale**2 * 4),
             # fastest LR tile on a 2-core CPU, 1080p input, bf16 (output MP/s): 192: 4.1,
             # 384: 4.8, 560: 3.7, 796 (the 1 GB memory budget's size): 3.3
@@ -46,6 +57,7 @@ class CompactSR(nn.Module):
         layers.append(nn.Conv2d(num_feat, out_channels * scale * scale, 3, padding=1))
         self.body = nn.Sequential(*layers)
         self.upsample = nn.PixelShuffle(scale)
+        self.project = BicubicProjection(scale, out_channels) if project else None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -65,6 +77,8 @@ class CompactSR(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.upsample(self.body(x)) + imresize(x, scale=self.scale, kernel="bicubic")
+        if self.project is not None:
+            y = self.project(y, x)
         if not self.training:
             y = y.clamp(0.0, 1.0)
         return y

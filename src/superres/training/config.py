@@ -55,7 +55,8 @@ class TrainConfig:
     generator: str = "srresnet"  # srresnet (the paper) | compact (CompactSR, for srgan-x4-fast); srcnn recipe: SRCNN
     channels: int = 64  # SRResNet feature maps (paper: 64)
     n_blocks: int = 16  # SRResNet residual blocks (paper: 16)
-    # SRResNet ends with a bicubic back-projection onto the input (resize.BicubicProjection): the
+    # The generator (SRResNet or CompactSR) ends with a bicubic back-projection onto the input
+    # (resize.BicubicProjection): the
     # output's low frequencies are the input's, so colours cannot drift; parameter-free, so it can be
     # switched on for a generator trained without it. Paper: False. Issue 21: the GAN stage's EMA
     # shifted flat colours by 4.3 levels at step 3,000; one projection step took that to 0.1 and the
@@ -228,9 +229,9 @@ class TrainConfig:
             raise ConfigError(f"precision must be fp32, bf16 or fp16, got {self.precision!r}")
         if self.generator not in ("srresnet", "compact"):
             raise ConfigError(f"generator must be srresnet or compact, got {self.generator!r}")
-        if self.project and (self.recipe == "srcnn" or self.generator != "srresnet"):
-            raise ConfigError("project=true is an SRResNet option (generator = srresnet, recipe srresnet or srgan); "
-                              "CompactSR's bicubic skip and SRCNN have none")
+        if self.project and self.recipe == "srcnn":
+            raise ConfigError("project=true is an SRResNet and CompactSR option (recipe srresnet or srgan); "
+                              "SRCNN has none")
         if self.vgg_net not in ("vgg16", "vgg19"):
             raise ConfigError(f"vgg_net must be vgg16 or vgg19, got {self.vgg_net!r}")
         for name in ("batch_size", "max_steps", "hr_crop", "log_every", "ckpt_every", "lr_milestone"):

@@ -67,7 +67,7 @@ def build_generator(cfg: TrainConfig) -> nn.Module:
         return SRCNN(scale=cfg.scale, n1=cfg.srcnn_n1, n2=cfg.srcnn_n2, f1=cfg.srcnn_f1,
                      f2=cfg.srcnn_f2, f3=cfg.srcnn_f3, residual=cfg.srcnn_residual)
     if cfg.generator == "compact":
-        return CompactSR(scale=cfg.scale, num_feat=cfg.compact_feat, num_conv=cfg.compact_convs)
+        return CompactSR(scale=cfg.scale, num_feat=cfg.compact_feat, num_conv=cfg.compact_convs, project=cfg.project)
     return SRResNet(scale=cfg.scale, channels=cfg.channels, n_blocks=cfg.n_blocks, project=cfg.project)
 
 
