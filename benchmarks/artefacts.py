@@ -126,21 +126,28 @@ def mosaic(path: Path, models: list[str], outs: dict[str, dict[str, np.ndarray]]
            reports: dict, rows: int = 8, context: int = 8, zoom: int = 4, pick: str = "worst") -> None:
     """Labelled 4x-nearest mosaic of ``rows`` windows, none near another. ``pick="worst"``: each
     model's worst windows by the artefact measure in turn (bicubic's too when it is the only model);
-    ``pick="textured"``: the windows whose reference is most textured, whatever the models did there
-    (what a viewer of fur, bark or water looks at)."""
+    ``pick="textured"``: each image's most textured windows of the reference in turn, whatever the
+    models did there (what a viewer of fur, bark or water looks at)."""
     from PIL import Image, ImageDraw
 
     if pick not in ("worst", "textured"):
         raise ValueError(f"pick must be 'worst' or 'textured', not {pick!r}")
     mp0 = reports[models[0]]["maps"]
-    judged = ([m for m in models if m != "bicubic"] or models) if pick == "worst" else ["reference"]
     ranked = {}
-    for m in judged:  # every window of every image, worst (or most textured) first
-        c = []
-        for name in refs:
-            score = reports[m]["maps"][name].score() if pick == "worst" else texture(refs[name], mp0[name])
-            c += [(float(score[i, j]), name, int(i), int(j)) for i, j in np.ndindex(score.shape)]
-        ranked[m] = sorted(c, key=lambda t: -t[0])
+    if pick == "worst":
+        judged = [m for m in models if m != "bicubic"] or models
+        for m in judged:  # every window of every image, worst first
+            c = []
+            for name in refs:
+                score = reports[m]["maps"][name].score()
+                c += [(float(score[i, j]), name, int(i), int(j)) for i, j in np.ndindex(score.shape)]
+            ranked[m] = sorted(c, key=lambda t: -t[0])
+    else:
+        judged = list(refs)
+        for name in judged:  # every window of this image, most textured first
+            score = texture(refs[name], mp0[name])
+            ranked[name] = sorted(((float(score[i, j]), name, int(i), int(j)) for i, j in np.ndindex(score.shape)),
+                                  key=lambda t: -t[0])
     chosen: list[tuple] = []  # (model it is worst for, image, i, j)
 
     def free(name, i, j):  # windows 2 apart at least: neighbours share most of their (pooled) spectra

@@ -19,7 +19,9 @@ REBUILD = "run `python docs/build.py` (see its --help) to regenerate the docs fr
 #: Every generated figure/table the docs show; each must be in the manifest.
 DOC_FIGURES = ("docs/images/compare_chelsea.png", "examples/synthetic_compare.gif", "docs/eval_x4.md",
                "docs/eval_x4.json", "docs/animation_x4.md", "docs/animation_x4.json",
-               "examples/srgan_walkthrough.ipynb", "README.md#measured", "MODELS.md#measured")
+               "examples/srgan_walkthrough.ipynb", "README.md#measured", "MODELS.md#measured",
+               "docs/images/artefacts/artefact_crops_photos.png", "docs/images/artefacts/artefact_crops_synthetic.png",
+               "docs/images/texture/texture_crops_photos.png", "docs/images/texture/texture_crops_synthetic.png")
 
 
 def _build():
