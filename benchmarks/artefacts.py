@@ -55,10 +55,15 @@ PHOTOS = ("0130", "0134", "0041", "0066", "0025", "0032", "0135", "0011", "0101"
           "0126", "0103", "0050", "0158", "0001", "0087")
 
 
+def gradient(img: np.ndarray) -> np.ndarray:
+    """|d/dx| + |d/dy| of the grey image (one row and column shorter): how textured each pixel is."""
+    g = img.astype(np.float32).mean(2)
+    return np.abs(np.diff(g, axis=1))[:-1] + np.abs(np.diff(g, axis=0))[:, :-1]
+
+
 def textured_crop(img: np.ndarray, size: int) -> np.ndarray:
     """The ``size`` x ``size`` crop (on a 128 px lattice) with the largest median gradient."""
-    g = img.astype(np.float32).mean(2)
-    grad = np.abs(np.diff(g, axis=1))[:-1] + np.abs(np.diff(g, axis=0))[:, :-1]
+    grad = gradient(img)
     best, at = -1.0, (0, 0)
     for y in range(0, max(1, img.shape[0] - size + 1), 128):
         for x in range(0, max(1, img.shape[1] - size + 1), 128):
@@ -113,8 +118,7 @@ def run_model(model: str, images: dict[str, np.ndarray], lrs: dict[str, np.ndarr
 def texture(ref: np.ndarray, mp) -> np.ndarray:
     """Per window of ``mp`` (an ArtefactMap of this reference): the median absolute luma gradient of
     the reference inside it, the same measure :func:`textured_crop` ranks crops by."""
-    g = ref.astype(np.float32).mean(2)
-    grad = np.abs(np.diff(g, axis=1))[:-1] + np.abs(np.diff(g, axis=0))[:, :-1]
+    grad = gradient(ref)
     out = np.zeros(mp.score().shape, np.float32)
     for i, j in np.ndindex(out.shape):
         y, x = mp.origin(i, j)
