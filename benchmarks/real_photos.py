@@ -116,6 +116,7 @@ def measure(ns: argparse.Namespace) -> None:
     lp = LPIPS(net="alex")
     machine = f"{platform.machine()} CPU, torch {torch.__version__}, {ns.threads} threads"
     borders = ("reflect", "zero") if ns.border_study else (ns.border,)
+    folders: dict[tuple[str, str], Path] = {}  # each degraded set made once, shared by every model
     with tempfile.TemporaryDirectory() as tmp:
         for spec in ns.models:
             for border in borders:
@@ -123,7 +124,9 @@ def measure(ns: argparse.Namespace) -> None:
                 label = spec if border is None else f"{spec}#border={border}"
                 for cond in ns.conditions:
                     for ds in ns.data:
-                        folder = degraded_folder(DATA / ds, cond, Path(tmp))
+                        if (ds, cond) not in folders:
+                            folders[ds, cond] = degraded_folder(DATA / ds, cond, Path(tmp))
+                        folder = folders[ds, cond]
                         t0 = time.perf_counter()
                         res = evaluate_model(model, folder, model_name=label, lpips=lp, device="cpu", tile=0)
                         s = res.summary()
