@@ -481,22 +481,32 @@ ARTEFACT_DIR = ROOT / "docs" / "images" / "artefacts"
 ARTEFACT_MODELS = ["srresnet-x4", "srgan-x4", "srgan-x4-fast"]
 
 
+def _mosaics(env, folder: Path, models: list[str], pick: str, foreign: str | None = None) -> dict:
+    """``benchmarks/artefacts.py --pick PICK`` on the bundled photos and the synthetic scenes: one
+    labelled 4x-nearest mosaic per set in ``folder`` (bicubic | models | [foreign] | reference)."""
+    rel = folder.relative_to(ROOT)
+    stem = "artefact_crops" if pick == "worst" else "texture_crops"
+    cmd = [sys.executable, "benchmarks/artefacts.py", *models, *([foreign] if foreign else []), "--photos",
+           "examples/images", "--names", "chelsea", "coffee", "--pick", pick, "--crops", str(rel), "--rows", "6",
+           "--overwrite", "--json", str(rel / "figures.json")]
+    _run(cmd, env)
+    entry: dict = {"command": " ".join(cmd[1:]), "models": models}
+    if foreign:
+        from superres import catalogue
+
+        entry["foreign_sha256"] = {foreign: catalogue.get(foreign).files[0].sha256}
+    return {str(rel / f"{stem}_{kind}.png"): entry for kind in ("photos", "synthetic")}
+
+
 def step_artefacts(env, args) -> dict:
     """Labelled 4x-nearest mosaics (bicubic | models | reference) of the worst windows the artefact
     measure finds on the bundled photos (fur, fabric, text on a mug) and the synthetic scenes."""
-    rel = ARTEFACT_DIR.relative_to(ROOT)
-    models = [m for m in ARTEFACT_MODELS if m in MODELS]
-    cmd = [sys.executable, "benchmarks/artefacts.py", *models, "--photos", "examples/images", "--names", "chelsea",
-           "coffee", "--crops", str(rel), "--rows", "6", "--overwrite", "--json", str(rel / "figures.json")]
-    _run(cmd, env)
-    shown = " ".join(cmd[1:])
-    return {str(rel / f"artefact_crops_{kind}.png"): {"command": shown, "models": models}
-            for kind in ("photos", "synthetic")}
+    return _mosaics(env, ARTEFACT_DIR, [m for m in ARTEFACT_MODELS if m in MODELS], "worst")
 
 
 TEXTURE_DIR = ROOT / "docs" / "images" / "texture"
 #: what a viewer compares on fur, fabric and the synthetic bark/water/text: ours beside the course's SRGAN
-#: (a catalogue entry, fetched and verified on first use; needs the keras extra for h5py)
+#: (a catalogue entry, fetched and verified on first use by the benchmark; needs the keras extra for h5py)
 TEXTURE_MODELS = ["srgan-x4", "srgan-x4-fast"]
 TEXTURE_FOREIGN = "course-srgan"
 
@@ -504,20 +514,7 @@ TEXTURE_FOREIGN = "course-srgan"
 def step_texture(env, args) -> dict:
     """Labelled 4x-nearest mosaics (bicubic | srgan-x4 | srgan-x4-fast | course SRGAN | reference) of the
     most textured windows of the bundled photos and the synthetic scenes: what each model draws there."""
-    from superres import catalogue
-
-    rel = TEXTURE_DIR.relative_to(ROOT)
-    models = [m for m in TEXTURE_MODELS if m in MODELS]
-    course = catalogue.get(TEXTURE_FOREIGN)
-    catalogue.ensure(TEXTURE_FOREIGN)
-    cmd = [sys.executable, "benchmarks/artefacts.py", *models, TEXTURE_FOREIGN, "--photos", "examples/images",
-           "--names", "chelsea", "coffee", "--pick", "textured", "--crops", str(rel), "--rows", "6", "--overwrite",
-           "--json", str(rel / "figures.json")]
-    _run(cmd, env)
-    shown = " ".join(cmd[1:])
-    foreign = {TEXTURE_FOREIGN: course.files[0].sha256}
-    return {str(rel / f"texture_crops_{kind}.png"): {"command": shown, "models": models, "foreign_sha256": foreign}
-            for kind in ("photos", "synthetic")}
+    return _mosaics(env, TEXTURE_DIR, [m for m in TEXTURE_MODELS if m in MODELS], "textured", TEXTURE_FOREIGN)
 
 
 STEPS = {"eval": step_eval, "compare": step_compare, "gif": step_gif, "animation": step_animation,
