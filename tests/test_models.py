@@ -162,3 +162,14 @@ def test_compact_project_pins_flat_colour_and_round_trips(tmp_path):
         assert torch.allclose(back(x), y, atol=5e-3)
     with pytest.raises(ValueError, match="output channels"):
         CompactSR(out_channels=1, project=True)
+
+
+@pytest.mark.parametrize("arch", ["srresnet", "compact"])
+def test_project_needs_matching_channels(arch):
+    """The projection pulls the output toward the input: one check, the same message, for both."""
+    from superres.models import CompactSR
+
+    cls = SRResNet if arch == "srresnet" else CompactSR
+    with pytest.raises(ValueError, match="as many output channels as input channels"):
+        cls(scale=4, in_channels=1, out_channels=3, project=True)
+    assert cls(scale=4, in_channels=1, out_channels=3).project is None

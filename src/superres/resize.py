@@ -198,6 +198,17 @@ class BicubicProjection(torch.nn.Module):
         k = (taps[:, None, :, None] * taps[None, :, None, :]).reshape(s * s, 1, 5, 5)  # phase p*s + q
         self.register_buffer("up", k.float().repeat(c, 1, 1, 1), persistent=False)  # ch*s*s + p*s + q
 
+    @classmethod
+    def ending(cls, project: bool, scale: int, in_channels: int, out_channels: int) -> "BicubicProjection | None":
+        """The projection a generator with ``project`` ends with, or None; the one check for its
+        channel counts (it pulls the output toward the input, so they must match)."""
+        if not project:
+            return None
+        if in_channels != out_channels:
+            raise ValueError(f"project=True needs as many output channels as input channels "
+                             f"(got {in_channels} in, {out_channels} out); leave project off")
+        return cls(scale, out_channels)
+
     def shrink(self, sr: torch.Tensor) -> torch.Tensor:
         """MATLAB ``imresize(sr, 1/scale, 'bicubic')`` (float32)."""
         s = self.scale

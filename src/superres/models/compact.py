@@ -37,9 +37,8 @@ class CompactSR(nn.Module):
             raise ValueError(f"bad CompactSR arguments: scale={scale}, num_feat={num_feat}, num_conv={num_conv}")
         self.args = dict(scale=scale, num_feat=num_feat, num_conv=num_conv, in_channels=in_channels,
                          out_channels=out_channels)
+        projection = BicubicProjection.ending(project, scale, in_channels, out_channels)
         if project:  # only when set, so files without it load in older versions too
-            if in_channels != out_channels:
-                raise ValueError("project=True needs as many output channels as input channels")
             self.args["project"] = True
         self.scale = scale
         self.info = ModelInfo(
@@ -57,7 +56,7 @@ class CompactSR(nn.Module):
         layers.append(nn.Conv2d(num_feat, out_channels * scale * scale, 3, padding=1))
         self.body = nn.Sequential(*layers)
         self.upsample = nn.PixelShuffle(scale)
-        self.project = BicubicProjection(scale, out_channels) if project else None
+        self.project = projection
         self.reset_parameters()
 
     def reset_parameters(self) -> None:

@@ -91,9 +91,8 @@ class SRResNet(nn.Module):
             scale=scale, channels=channels, n_blocks=n_blocks,
             in_channels=in_channels, out_channels=out_channels,
         )
+        projection = BicubicProjection.ending(project, scale, in_channels, out_channels)
         if project:  # only when set, so files without it load in older versions too
-            if in_channels != out_channels:
-                raise ValueError("project=True needs as many output channels as input channels")
             self.args["project"] = True
         self.info = ModelInfo(
             arch="srresnet", scale=scale, in_channels=in_channels,
@@ -113,7 +112,7 @@ class SRResNet(nn.Module):
             *[UpsampleBlock(channels) for _ in range(int(math.log2(scale)))]
         )
         self.tail = nn.Conv2d(channels, out_channels, 9, padding=4)
-        self.project = BicubicProjection(scale, out_channels) if project else None
+        self.project = projection
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x * 1.0  # keep the caller's tensor untouched by in-place ops below
