@@ -30,14 +30,15 @@ def chain_rows(runs: list[Path]) -> tuple[list[dict], float]:
         timed = [r for r in rows if "elapsed_s" in r and r.get("step")]
         end_s = None
         ckpt = run / "ckpt.pt"
-        if timed:
-            rate = timed[-1]["elapsed_s"] / timed[-1]["step"]  # seconds per step, validations included
-        elif ckpt.is_file():
+        if ckpt.is_file():  # the run's wall time up to its last checkpoint: past the last logged row
             import torch
 
             ck = torch.load(ckpt, map_location="cpu", weights_only=True)
-            rate = float(ck.get("elapsed_s", 0.0)) / max(1, int(ck["step"]))
             end_s = float(ck.get("elapsed_s", 0.0))
+        if timed:
+            rate = timed[-1]["elapsed_s"] / timed[-1]["step"]  # seconds per step, validations included
+        elif end_s is not None:
+            rate = end_s / max(1, int(ck["step"]))
         else:
             raise SystemExit(f"{run}: no elapsed_s in metrics.jsonl and no ckpt.pt to take the wall time from")
         last_s = 0.0

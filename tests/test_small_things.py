@@ -57,3 +57,29 @@ def test_model_help_names_every_weights_format(capsys) -> None:
             main([cmd, "--help"])
         text = " ".join(capsys.readouterr().out.split())
         assert ".h5" in text and ".pth" in text, cmd
+
+
+def test_long_run_curve_counts_each_run_to_its_last_checkpoint(tmp_path: Path) -> None:
+    """A run's hours end at its checkpoint's wall time, not at its last logged row: a run stopped
+    between log rows must not lose the steps after it from the chain's total."""
+    import importlib.util
+    import json
+
+    import torch
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "long_run_curve.py"
+    spec = importlib.util.spec_from_file_location("long_run_curve", path)
+    curve = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(curve)
+    a, b = tmp_path / "a", tmp_path / "b"
+    for run, rows, ck in [
+        (a, [{"step": 100, "elapsed_s": 360.0, "val_psnr": 30.0, "val_lpips": 0.3}], {"step": 110, "elapsed_s": 396.0}),
+        (b, [{"step": 50, "elapsed_s": 180.0, "val_psnr": 30.5, "val_lpips": 0.25},
+             {"step": 75, "elapsed_s": 270.0, "loss": 1.0}], {"step": 80, "elapsed_s": 288.0}),
+    ]:
+        run.mkdir()
+        (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        torch.save(ck, run / "ckpt.pt")
+    rows, total = curve.chain_rows([a, b])
+    assert [round(r["hours"], 4) for r in rows] == [0.1, round((396 + 180) / 3600, 4)]
+    assert total == pytest.approx((396 + 288) / 3600)
