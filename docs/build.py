@@ -13,7 +13,8 @@ Steps (each runs the product's own command on ``src/superres/pretrained/*.safete
                 -> examples/synthetic_compare.gif
 * ``animation`` ``benchmarks/animation.py`` on the ../shared test GIFs -> docs/animation_x4.md/json
 * ``artefacts`` ``benchmarks/artefacts.py`` on the bundled photos and synthetic scenes: the worst windows
-                -> docs/images/artefacts/artefact_crops_{photos,synthetic}.png
+                -> docs/images/artefacts/artefact_crops_{photos,synthetic}.png, figures.json, and
+                MODELS.md's artefact table (grid / chroma / colour per model)
 * ``texture``   the same, the most textured windows, beside the course's SRGAN (catalogue ``course-srgan``)
                 -> docs/images/texture/texture_crops_{photos,synthetic}.png
 * ``notebook``  examples/srgan_walkthrough.ipynb executed in place, outputs included (needs nbclient)
@@ -498,10 +499,35 @@ def _mosaics(env, folder: Path, models: list[str], pick: str, foreign: str | Non
     return {str(rel / f"{stem}_{kind}.png"): entry for kind in ("photos", "synthetic")}
 
 
+def render_artefact_table(figures: dict) -> str:
+    """MODELS.md's artefact table from ``benchmarks/artefacts.py --json`` (``figures.json``): per model,
+    grid / chroma / colour on each set, and the verdict (the failures, or clean)."""
+    sets = list(figures["sets"])
+    th = figures["thresholds"]
+    lines = ["| model | " + " | ".join(f"{s} grid / chroma / colour" for s in sets) + " | verdict |",
+             "|---|" + "---|" * len(sets) + "---|",
+             "| threshold | " + " | ".join(f"{th['grid']} / {th['chroma']} / {th['colour']}" for _ in sets) + " | |"]
+    for model in figures["models"]:
+        cells, fails = [], []
+        for s in sets:
+            f = figures["sets"][s][model]
+            cells.append(" / ".join((f"**{f[k]:.2f}**" if f[k] > th[k] else f"{f[k]:.2f}")
+                                    for k in ("grid", "chroma", "colour")))
+            fails += [f"{s}: {x}" for x in f["failures"]]
+        lines.append(f"| {model} | " + " | ".join(cells) + f" | {'; '.join(fails) or 'clean'} |")
+    return "\n".join(lines)
+
+
 def step_artefacts(env, args) -> dict:
     """Labelled 4x-nearest mosaics (bicubic | models | reference) of the worst windows the artefact
-    measure finds on the bundled photos (fur, fabric, text on a mug) and the synthetic scenes."""
-    return _mosaics(env, ARTEFACT_DIR, [m for m in ARTEFACT_MODELS if m in MODELS], "worst")
+    measure finds on the bundled photos (fur, fabric, text on a mug) and the synthetic scenes, and
+    MODELS.md's artefact table from the same run's figures."""
+    entries = _mosaics(env, ARTEFACT_DIR, [m for m in ARTEFACT_MODELS if m in MODELS], "worst")
+    path = ROOT / "MODELS.md"
+    table = render_artefact_table(json.loads((ARTEFACT_DIR / "figures.json").read_text()))
+    path.write_text(replace_block(path.read_text(), "artefact-table", table))
+    entries["MODELS.md#artefact-table"] = {**next(iter(entries.values())), "text": True}
+    return entries
 
 
 TEXTURE_DIR = ROOT / "docs" / "images" / "texture"

@@ -21,7 +21,8 @@ DOC_FIGURES = ("docs/images/compare_chelsea.png", "examples/synthetic_compare.gi
                "docs/eval_x4.json", "docs/animation_x4.md", "docs/animation_x4.json",
                "examples/srgan_walkthrough.ipynb", "README.md#measured", "MODELS.md#measured",
                "docs/images/artefacts/artefact_crops_photos.png", "docs/images/artefacts/artefact_crops_synthetic.png",
-               "docs/images/texture/texture_crops_photos.png", "docs/images/texture/texture_crops_synthetic.png")
+               "docs/images/texture/texture_crops_photos.png", "docs/images/texture/texture_crops_synthetic.png",
+               "MODELS.md#artefact-table")
 
 
 def _build():
@@ -68,6 +69,14 @@ def test_figure_file_is_the_one_recorded(figure, manifest, build) -> None:
     assert figure in manifest, f"{figure} is not recorded in docs/figures.json; {REBUILD}"
     assert build.sha256(ROOT / figure) == manifest[figure]["sha256"], \
         f"{figure} changed after docs/build.py recorded it; {REBUILD}"
+
+
+def test_artefact_table_follows_its_figures(build) -> None:
+    """MODELS.md's artefact table is exactly what the artefacts step measured (figures.json)."""
+    figures = json.loads((ROOT / "docs" / "images" / "artefacts" / "figures.json").read_text())
+    table = build.read_block((ROOT / "MODELS.md").read_text(), "artefact-table")
+    assert table == build.render_artefact_table(figures), f"MODELS.md's artefact table is stale; {REBUILD}"
+    assert set(figures["models"]) >= {"bicubic", *build.ARTEFACT_MODELS}
 
 
 def test_generated_text_follows_the_measured_numbers(build) -> None:
