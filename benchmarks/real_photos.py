@@ -21,7 +21,8 @@ border comparison of our own models, ``measure --border-study``).
 
 Results accumulate in ``docs/real_photos.json`` (re-running a model replaces its rows), so the
 work can be split into runs of a few minutes each; ``render`` turns the JSON into
-``docs/real_photos.md``, fills the marked blocks of MODELS.md and writes the catalogue models'
+``docs/real_photos.md``, fills the marked blocks of MODELS.md and README's real-photo advice, and
+writes the catalogue models'
 measured cards (``src/superres/catalogue_cards.json``). Rerun both after replacing weights.
 """
 
@@ -34,6 +35,7 @@ import json
 import platform
 import re
 import tempfile
+import textwrap
 import time
 from pathlib import Path
 
@@ -199,6 +201,71 @@ def render_tables(results: dict) -> dict[str, str]:
     return {"real-photos": real, "strength": curve, "border": border, "catalogue": cat}
 
 
+OURS = ("srgan-x4", "srgan-x4-fast", "srresnet-x4", "srcnn-x4")
+
+
+def render_advice(results: dict) -> str:
+    """README's "Which model for real photos?" list, every figure and comparison read from the results (Set5).
+
+    The advice follows the figures: which GAN model is the most detailed is the one with the lower clean
+    LPIPS, which model to use on noise the one of ours with the highest PSNR at sigma 5, and so on.
+    """
+    rows = {(r["model"], r["condition"], r["data"]): r for r in results["rows"]}
+
+    def get(m: str, cond: str) -> dict:
+        r = rows.get((m, cond, "Set5"))
+        if r is None:
+            raise SystemExit(f"docs/real_photos.json has no {m} / {cond} / Set5 row: run "
+                             f"`python benchmarks/real_photos.py measure --models {m}` first")
+        return r
+
+    gans = sorted(("srgan-x4", "srgan-x4-fast"), key=lambda m: get(m, "clean")["lpips"])
+    detail, other = gans
+    s1 = get("srgan-x4", "clean")
+    strength = {s: get(f"srgan-x4@strength={s}", "clean") for s in ("0.75", "0.5")}
+    s0 = get("srresnet-x4", "clean")
+    noisy = max(OURS, key=lambda m: get(m, "noise5")["psnr"])
+    gan_noise = min(get(m, "noise5")["lpips"] for m in gans)
+    bic = {c: get("bicubic", c) for c in ("noise5", "jpeg75", "jpeg50")}
+    course_clean, course_noise = get("course-srgan", "clean"), get("course-srgan", "noise5")
+    below75 = [m for m in OURS if get(m, "jpeg75")["psnr"] < bic["jpeg75"]["psnr"]]
+    over50 = max(get(m, "jpeg50")["psnr"] for m in OURS) - bic["jpeg50"]["psnr"]
+    lp50 = [get(m, "jpeg50")["lpips"] for m in OURS]
+
+    def lp(m: str, cond: str) -> str:
+        return f"{get(m, cond)['lpips']:.3f}"
+
+    def gap(r: dict) -> str:
+        return f"{r['psnr'] - s1['psnr']:+.1f} dB"
+
+    text = (
+        f"- *Clean or high-quality photos* (PNG, JPEG quality 95 and up): `{detail}` for the most detail "
+        f"(LPIPS {lp(detail, 'clean')} clean, {lp(detail, 'jpeg95')} at JPEG 95; `{other}`: "
+        f"{lp(other, 'clean')} / {lp(other, 'jpeg95')}); `srgan-x4-fast` for animations, video, large images "
+        f"and everyday photos on a CPU (several times faster: [Speed](#speed)). If srgan-x4's texture looks too "
+        f"strong, `superres upscale --strength 0.75` gives LPIPS {strength['0.75']['lpips']:.3f} against "
+        f"{s1['lpips']:.3f} at {gap(strength['0.75'])}, `--strength 0.5` {strength['0.5']['lpips']:.3f} at "
+        f"{gap(strength['0.5'])}, and `srresnet-x4` (strength 0) {s0['lpips']:.3f} at {gap(s0)}.\n"
+        f"- *Noisy photos* (phone cameras in low light): `{noisy}`: with noise of sigma 5 it keeps the highest "
+        f"PSNR of ours ({get(noisy, 'noise5')['psnr']:.1f} dB, bicubic {bic['noise5']['psnr']:.1f})"
+        + (f"; the GAN models keep a better LPIPS ({gan_noise:.3f} against {lp(noisy, 'noise5')}) but draw some "
+           "noise as texture" if gan_noise < get(noisy, "noise5")["lpips"] else "")
+        + f". The course's `course-srgan` is the sharpest on clean input (LPIPS {course_clean['lpips']:.3f}) and "
+        f"{course_noise['psnr']:.1f} dB on noise ("
+        + ("below" if course_noise["psnr"] < bic["noise5"]["psnr"] else "above") + " bicubic).\n"
+        "- *Heavily compressed JPEG* (quality 75 and below): no model here was trained to remove JPEG "
+        "artefacts, and all of them enlarge the blocks: at quality 75 "
+        + (", ".join(f"`{m}`" for m in below75) + (" falls" if len(below75) == 1 else " fall")
+           + f" below bicubic's PSNR ({bic['jpeg75']['psnr']:.1f} dB)"
+           if below75 else f"all of ours stay above bicubic's PSNR ({bic['jpeg75']['psnr']:.1f} dB)")
+        + f"; at quality 50 the best of ours is {over50:+.1f} dB from bicubic's {bic['jpeg50']['psnr']:.1f} dB, "
+        f"though all still look closer to the original than bicubic (LPIPS {min(lp50):.2f}-{max(lp50):.2f} "
+        f"against {bic['jpeg50']['lpips']:.2f}). Models trained on such degradations (the Real-ESRGAN entries of "
+        "the catalogue) target exactly this case.\n")
+    return "".join(textwrap.fill(item, width=100, subsequent_indent="  ", break_on_hyphens=False) + "\n"
+                   for item in text.splitlines())
+
+
 def write_cards(results: dict) -> None:
     from superres.catalogue import names
 
@@ -252,6 +319,7 @@ def render(ns: argparse.Namespace) -> None:
         + "\n## Catalogue models (clean LR)\n\n" + tables["catalogue"])
     for key, table in tables.items():
         fill_block(ROOT / "MODELS.md", key, table)
+    fill_block(ROOT / "README.md", "real-photo-advice", render_advice(results))
     write_cards(results)
     borders = write_border_cards(results)
     print(f"wrote {MD_OUT}, MODELS.md (marked blocks), {CARDS}; border treatment in the cards: "

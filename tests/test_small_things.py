@@ -83,3 +83,38 @@ def test_long_run_curve_counts_each_run_to_its_last_checkpoint(tmp_path: Path) -
     rows, total = curve.chain_rows([a, b])
     assert [round(r["hours"], 4) for r in rows] == [0.1, round((396 + 180) / 3600, 4)]
     assert total == pytest.approx((396 + 288) / 3600)
+
+
+def test_real_photo_advice_follows_the_measured_figures() -> None:
+    """README's real-photo advice is written from docs/real_photos.json: swap which GAN model scores the
+    lower clean LPIPS, or which model keeps the best PSNR on noise, and the advice changes with it."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "real_photos.py"
+    spec = importlib.util.spec_from_file_location("real_photos_benchmark", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+
+    def rows(fast_lpips: float, srcnn_noise_psnr: float) -> dict:
+        base = {"srgan-x4": (30.0, 0.13), "srgan-x4-fast": (29.0, fast_lpips), "srresnet-x4": (30.4, 0.22),
+                "srcnn-x4": (29.8, 0.26), "bicubic": (28.4, 0.34), "course-srgan": (29.2, 0.09),
+                "srgan-x4@strength=0.75": (30.3, 0.16), "srgan-x4@strength=0.5": (30.4, 0.19)}
+        out = []
+        for m, (psnr, lpips) in base.items():
+            for cond, dp in (("clean", 0.0), ("jpeg95", -0.4), ("jpeg75", -2.5), ("jpeg50", -3.5), ("noise5", -1.0)):
+                p = psnr + dp
+                if m == "srcnn-x4" and cond == "noise5":
+                    p = srcnn_noise_psnr
+                out.append({"model": m, "condition": cond, "data": "Set5", "psnr": p, "lpips": lpips})
+        return {"rows": out}
+
+    text = bench.render_advice(rows(fast_lpips=0.15, srcnn_noise_psnr=28.0))
+    assert "`srgan-x4` for the most detail" in text and "(LPIPS 0.130 clean" in text
+    assert "`srresnet-x4`: with noise of sigma 5" in text
+    text = bench.render_advice(rows(fast_lpips=0.11, srcnn_noise_psnr=29.9))
+    assert "`srgan-x4-fast` for the most detail" in text and "(LPIPS 0.110 clean" in text
+    assert "`srcnn-x4`: with noise of sigma 5" in text
+    assert all(len(line) <= 100 for line in text.splitlines())
+    with pytest.raises(SystemExit, match="no srcnn-x4 / noise5 / Set5 row"):
+        bench.render_advice({"rows": [r for r in rows(0.15, 28.0)["rows"]
+                                      if not (r["model"] == "srcnn-x4" and r["condition"] == "noise5")]})
