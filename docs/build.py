@@ -19,7 +19,8 @@ Steps (each runs the product's own command on ``src/superres/pretrained/*.safete
                 -> docs/images/texture/texture_crops_{photos,synthetic}.png
 * ``notebook``  examples/srgan_walkthrough.ipynb executed in place, outputs included (needs nbclient)
 * ``text``      the measured tables and the "Which model?" text in README.md and MODELS.md,
-                generated from docs/eval_x4.json (+ the speed targets in benchmarks/results.json)
+                generated from docs/eval_x4.json, and README's speed table from benchmarks/results.json
+                (``benchmarks/run.py`` measures it; rerun that first when the engine or a network changes)
 
 Every step records in docs/figures.json the SHA-256 of each weights file it used;
 ``tests/test_docs.py`` checks those against the shipped files, so docs made with other
@@ -171,6 +172,40 @@ def _speedup(results: dict | None) -> str | None:
     return f"{lo:.1f}x" if abs(hi - lo) < 0.05 else f"{lo:.1f}-{hi:.1f}x"
 
 
+def render_speed(results: dict | None) -> str:
+    """README's speed table and the fast model's ratio, from benchmarks/results.json."""
+    if not results or not results.get("models"):
+        return "Not measured yet: run `python benchmarks/run.py --out benchmarks/results.md`."
+    mach = results["machine"]
+    bf16_native = "avx512_bf16" in mach.get("cpu_features", []) or "amx_bf16" in mach.get("cpu_features", [])
+    gif = {g["model"]: g["frames_per_s"] for g in results.get("gif", [])}
+    lines = [f"Measured by `python {results['command']}` on {mach['cpu']} ({mach['logical_cores']} cores, "
+             f"{', '.join(mach.get('cpu_features', [])) or 'no AVX-512'}), torch {mach['torch']}, "
+             f"{mach['torch_threads']} threads, on {results['date'].split()[0]}; full table, profiles and method in "
+             "[benchmarks/results.md](benchmarks/results.md). Output megapixels per second:", "",
+             "| model | 256x256 -> 1024x1024, plain PyTorch fp32 | ours fp32 | ours bf16"
+             + (" (`auto` here)" if bf16_native else "") + " | 1920x1080 -> 7680x4320, tiled | GIF 200x150, frames/s |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for m in results["models"]:
+        lines.append(f"| {m['model']} | {m['plain_mp_s']:.2f} | {m['fp32_mp_s']:.2f} ({m['fp32_speedup']:.2f}x) | "
+                     f"{m['bf16_mp_s']:.2f} ({m['bf16_speedup']:.2f}x) | {m['tiled_1080p_mp_s']:.2f} "
+                     f"({m['tiled_1080p_precision']}) | "
+                     + (f"{gif[m['model']]:.2f}" if m["model"] in gif else "-") + " |")
+    by = {m["model"]: m for m in results["models"]}
+    if "srgan-x4" in by and "srgan-x4-fast" in by:
+        big, fast = by["srgan-x4"], by["srgan-x4-fast"]
+        best = "bf16_mp_s" if bf16_native else "fp32_mp_s"
+        ratios = [fast[best] / big[best], fast["tiled_1080p_mp_s"] / big["tiled_1080p_mp_s"]]
+        parts = [f"{ratios[0]:.1f}x at 256x256", f"{ratios[1]:.1f}x tiled at 1080p"]
+        if "srgan-x4" in gif and "srgan-x4-fast" in gif:
+            ratios.append(gif["srgan-x4-fast"] / gif["srgan-x4"])
+            parts.append(f"{ratios[2]:.1f}x on the GIF")
+        macs = big["gflop_per_256px_input"] / fast["gflop_per_256px_input"]
+        lines += ["", f"srgan-x4-fast is {min(ratios):.1f}-{max(ratios):.1f}x faster than srgan-x4 "
+                  f"({', '.join(parts)}) and needs {macs:.1f}x fewer multiply-adds."]
+    return "\n".join(lines)
+
+
 def render_blocks(summary: dict, results: dict | None) -> dict[str, str]:
     """The generated blocks of README.md and MODELS.md, by marker name."""
     met = check_targets(summary, results)
@@ -234,11 +269,11 @@ def render_blocks(summary: dict, results: dict | None) -> dict[str, str]:
         name = f"{m} (default)" if m == DEFAULT_MODEL else m
         mtable.append(f"| {name} | {cells[0]} | {cells[1]} | {tg} | {ok} |")
     return {"status": status, "which-model": which, "eval-table": "\n".join(table),
-            "models-table": "\n".join(mtable)}
+            "models-table": "\n".join(mtable), "speed": render_speed(results)}
 
 
 BLOCK_FILES = {"status": "README.md", "which-model": "README.md", "eval-table": "README.md",
-               "models-table": "MODELS.md"}
+               "speed": "README.md", "models-table": "MODELS.md"}
 
 
 def _markers(name: str) -> tuple[str, str]:
@@ -473,7 +508,8 @@ def step_text(env, args) -> dict:
         path.write_text(text)
     doc = json.loads(EVAL_JSON.read_text())
     src = doc["settings"].get("weights_sha256", {})
-    return {f"{f}#measured": {"command": "python docs/build.py --only text (from docs/eval_x4.json)",
+    command = "python docs/build.py --only text (from docs/eval_x4.json and benchmarks/results.json)"
+    return {f"{f}#measured": {"command": command,
                               "models": list(MODELS), "weights_sha256": src, "text": True}
             for f in sorted(set(BLOCK_FILES.values()))}
 

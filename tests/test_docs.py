@@ -138,3 +138,27 @@ def test_readme_training_lines_parse_and_their_recipes_load(capsys) -> None:
         cfg = json.loads(capsys.readouterr().out)
         if "srgan-x4.toml" in line:
             assert cfg["project"] and cfg["chroma_weight"] > 0 and cfg["content"] == "perceptual"  # the recipe, not the paper
+
+
+def test_speed_block_reads_the_benchmark_results(build) -> None:
+    """README's speed table and srgan-x4-fast's ratio come from benchmarks/results.json, not from prose."""
+    assert "Not measured yet" in build.render_speed(None)
+    assert "Not measured yet" in build.render_speed({"targets": []})
+
+    def row(name: str, mp: float, gflop: float) -> dict:
+        return {"model": name, "plain_mp_s": mp / 2, "fp32_mp_s": mp, "fp32_speedup": 2.0, "bf16_mp_s": 2 * mp,
+                "bf16_speedup": 4.0, "tiled_1080p_mp_s": 1.5 * mp, "tiled_1080p_precision": "bf16",
+                "gflop_per_256px_input": gflop}
+
+    results = {"machine": {"cpu": "CPU", "logical_cores": 4, "torch": "t", "torch_threads": 4,
+                           "cpu_features": ["avx2", "avx512_bf16"]},
+               "command": "benchmarks/run.py --out x.md", "date": "2027-01-02 03:04",
+               "models": [row("srgan-x4", 1.0, 300.0), row("srgan-x4-fast", 8.0, 30.0)],
+               "gif": [{"model": "srgan-x4", "frames_per_s": 2.0}, {"model": "srgan-x4-fast", "frames_per_s": 12.0}]}
+    text = build.render_speed(results)
+    assert "on 2027-01-02" in text and "(`auto` here)" in text
+    assert "| srgan-x4-fast | 4.00 | 8.00 (2.00x) | 16.00 (4.00x) | 12.00 (bf16) | 12.00 |" in text
+    assert "6.0-8.0x faster than srgan-x4 (8.0x at 256x256, 8.0x tiled at 1080p, 6.0x on the GIF)" in text
+    assert "10.0x fewer multiply-adds" in text
+    results["machine"]["cpu_features"] = ["avx2"]
+    assert "(`auto` here)" not in build.render_speed(results)
