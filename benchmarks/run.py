@@ -105,14 +105,16 @@ def count_flops(model: torch.nn.Module, h: int, w: int) -> float:
     return float(total)
 
 
-def get_model(name: str) -> torch.nn.Module:
-    """The installed model, or (not installed) the architecture as initialised: speed
-    and memory do not depend on the weights, quality does (quality rows skip those)."""
+def get_model(name: str):
+    """The installed model, or (not installed) the architecture as initialised, as a
+    :class:`superres.models.ModelDescriptor` (its card steers ``Upscaler``; ``.module`` is the bare
+    network): speed and memory do not depend on the weights, quality does (quality rows skip those)."""
+    from superres.models.base import describe
     from superres.registry import create_model, get_entry, load_model
 
     if get_entry(name).available():
         return load_model(name)
-    return create_model(name, pretrained=False)
+    return describe(create_model(name, pretrained=False), name=name)
 
 
 def _bench_compiled(model, x, ref, t_plain: float, repeats: int, row: dict) -> None:
@@ -120,7 +122,7 @@ def _bench_compiled(model, x, ref, t_plain: float, repeats: int, row: dict) -> N
     try:
         from superres.inference.optimize import optimize_for_inference
 
-        fast = optimize_for_inference(model, torch.device("cpu"), True)
+        fast = optimize_for_inference(model.module, torch.device("cpu"), True)
         compiled = torch.compile(fast)
         xc = x.contiguous(memory_format=torch.channels_last)
         t0 = time.perf_counter()
@@ -243,7 +245,7 @@ def profile_model(name: str, precision: str = "fp32", size: int = 256, repeats: 
     """
     from superres.inference.optimize import optimize_for_inference
 
-    model = optimize_for_inference(get_model(name), torch.device("cpu"), True)
+    model = optimize_for_inference(get_model(name).module, torch.device("cpu"), True)
     x = torch.rand(1, 3, size, size).contiguous(memory_format=torch.channels_last)
     ctx = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if precision == "bf16" else torch.no_grad
     total, rows = layer_times(model, x, ctx, repeats, other="interpolation, adds, clamp, glue")
@@ -286,7 +288,7 @@ def model_ref(name: str, tmp: str) -> str:
 
     if get_entry(name).available():
         return name
-    return str(save_weights(get_model(name), Path(tmp) / f"{name}.safetensors"))
+    return str(save_weights(get_model(name).module, Path(tmp) / f"{name}.safetensors"))
 
 
 def peak_memory(model: str, size=(4000, 3000)) -> dict:

@@ -118,3 +118,20 @@ def test_real_photo_advice_follows_the_measured_figures() -> None:
     with pytest.raises(SystemExit, match="no srcnn-x4 / noise5 / Set5 row"):
         bench.render_advice({"rows": [r for r in rows(0.15, 28.0)["rows"]
                                       if not (r["model"] == "srcnn-x4" and r["condition"] == "noise5")]})
+
+
+def test_benchmark_profile_runs_on_the_registry_models(monkeypatch) -> None:
+    """benchmarks/run.py profiles the network inside the descriptor load_model returns: after the
+    registry began returning descriptors, its profile crashed at the end of a 13-minute run."""
+    import importlib.util
+    import sys
+
+    bench_dir = Path(__file__).resolve().parent.parent / "benchmarks"
+    monkeypatch.syspath_prepend(str(bench_dir))
+    spec = importlib.util.spec_from_file_location("run_benchmark", bench_dir / "run.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    for name in ("srgan-x4", "srgan-x4-fast"):
+        out = bench.profile_model(name, "fp32", size=16, repeats=1)
+        assert out["total_s"] > 0 and out["rows"] and abs(sum(r["share"] for r in out["rows"]) - 1) < 0.05
+    sys.modules.pop("run_benchmark", None)
