@@ -53,11 +53,9 @@ def test_shipped_model_beats_nearest_on_a_smooth_image(entry):
 #: shipped files known to fail the artefact test, by sha256, with the figures measured on them
 #: (``python benchmarks/artefacts.py``). The xfail is strict and tied to the file: a replaced
 #: file runs as a normal case, and must pass.
-KNOWN_ARTEFACTS = {
-    "f33011a1b434d07a6bfc75b0e0ea5521259ac28e195f6818b5a7ef12dea04bd1":
-        "srgan-x4-fast of 2026-11-29: pink/green dot grid, chroma excess 6.11 > 2.0 levels here "
-        "(14.79 on training-photo crops)",
-}
+#: Empty since 2026-12-07: the last entry was the srgan-x4-fast of 2026-11-29 (pink/green dot grid, chroma
+#: excess 6.11 > 2.0 levels here, 14.79 on training-photo crops), replaced by issue 21's, which passes.
+KNOWN_ARTEFACTS: dict[str, str] = {}
 
 
 def _artefact_cases():

@@ -797,7 +797,7 @@ def test_restart_point_continues_generator_and_discriminator(photo_dir, tmp_path
 @pytest.mark.parametrize("toml", sorted((Path(__file__).resolve().parents[1] / "examples" / "training").glob("*.toml")),
                          ids=lambda p: p.name)
 def test_every_example_recipe_loads_and_builds(toml):
-    """The shipped recipes (and candidates such as srgan-x4-fast-21.toml) are valid configs whose
+    """The shipped recipes (and the earlier ones and probes kept beside them) are valid configs whose
     generator builds: a typo in a key or a refused combination fails here, not hours into a run."""
     from superres.training.train import build_generator
 
