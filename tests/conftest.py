@@ -1,4 +1,5 @@
 import http.server
+import importlib.util
 import os
 import re
 import threading
@@ -11,6 +12,23 @@ import torch
 
 # Tests run on CPU with tiny models; keep them deterministic and light.
 torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def load_script(monkeypatch):
+    """``load_script("benchmarks/run.py")``: a script of the repository (benchmarks/, docs/, scripts/),
+    imported by path as a module of its own; its folder is on sys.path for the test, so the script's
+    imports of its siblings (``from real_photos import ...``) work."""
+    def load(relative: str):
+        path = REPO / relative
+        monkeypatch.syspath_prepend(str(path.parent))
+        spec = importlib.util.spec_from_file_location(f"script_{path.parent.name}_{path.stem}", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    return load
 
 
 @pytest.fixture(autouse=True)

@@ -139,18 +139,13 @@ def test_opponent_channels_and_bad_input():
         measure([])
 
 
-def test_benchmark_table_json_and_crop_mosaic(tmp_path, capsys):
+def test_benchmark_table_json_and_crop_mosaic(tmp_path, capsys, load_script):
     """benchmarks/artefacts.py on the synthetic set: table, JSON and the labelled mosaic."""
-    import importlib.util
     import json
-    from pathlib import Path
 
     from PIL import Image
 
-    path = Path(__file__).resolve().parent.parent / "benchmarks" / "artefacts.py"
-    spec = importlib.util.spec_from_file_location("artefacts_benchmark", path)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_script("benchmarks/artefacts.py")
     crops, js = tmp_path / "crops", tmp_path / "figures.json"
     assert bench.main(["nearest", "--photos", "", "--crops", str(crops), "--rows", "3", "--json", str(js)]) == 0
     out = capsys.readouterr().out
@@ -165,18 +160,12 @@ def test_benchmark_table_json_and_crop_mosaic(tmp_path, capsys):
     capsys.readouterr()
 
 
-def test_texture_mosaic_shows_the_most_textured_windows(tmp_path):
+def test_texture_mosaic_shows_the_most_textured_windows(tmp_path, load_script):
     """--pick textured: the mosaic's windows come from the textured half of the reference, never
     the flat half, whatever the models did (here: a copy of the reference)."""
-    import importlib.util
-    from pathlib import Path
-
     from PIL import Image
 
-    path = Path(__file__).resolve().parent.parent / "benchmarks" / "artefacts.py"
-    spec = importlib.util.spec_from_file_location("artefacts_benchmark", path)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_script("benchmarks/artefacts.py")
     rng = np.random.default_rng(0)
     ref = np.full((256, 256, 3), 120, np.uint8)
     ref[:, 128:] = rng.integers(0, 256, (256, 128, 3), dtype=np.uint8)  # noise on the right half only

@@ -102,19 +102,13 @@ def test_full_range_reference_is_a_what_if_not_a_card_entry():
         assert (ref_net(x) - base(x)).abs().mean() < 0.03
 
 
-def test_gate_rerun_for_one_model_keeps_the_others_rows(tmp_path, monkeypatch):
+def test_gate_rerun_for_one_model_keeps_the_others_rows(tmp_path, monkeypatch, load_script):
     """benchmarks/int8_gate.py after a retrain gates only that model: the recorded rows of the others
     stay in the JSON and the MODELS.md table, each with the command and date that made it."""
-    import importlib.util
     import json
     import sys
-    from pathlib import Path
 
-    bench_dir = Path(__file__).resolve().parent.parent / "benchmarks"
-    monkeypatch.syspath_prepend(str(bench_dir))  # int8_gate imports its sibling real_photos
-    spec = importlib.util.spec_from_file_location("int8_gate_benchmark", bench_dir / "int8_gate.py")
-    gate = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(gate)
+    gate = load_script("benchmarks/int8_gate.py")  # it imports its sibling real_photos
     monkeypatch.setattr(gate, "ROOT", tmp_path)
     (tmp_path / "benchmarks").mkdir()
 

@@ -59,18 +59,14 @@ def test_model_help_names_every_weights_format(capsys) -> None:
         assert ".h5" in text and ".pth" in text, cmd
 
 
-def test_long_run_curve_counts_each_run_to_its_last_checkpoint(tmp_path: Path) -> None:
+def test_long_run_curve_counts_each_run_to_its_last_checkpoint(tmp_path: Path, load_script) -> None:
     """A run's hours end at its checkpoint's wall time, not at its last logged row: a run stopped
     between log rows must not lose the steps after it from the chain's total."""
-    import importlib.util
     import json
 
     import torch
 
-    path = Path(__file__).resolve().parent.parent / "benchmarks" / "long_run_curve.py"
-    spec = importlib.util.spec_from_file_location("long_run_curve", path)
-    curve = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(curve)
+    curve = load_script("benchmarks/long_run_curve.py")
     a, b = tmp_path / "a", tmp_path / "b"
     for run, rows, ck in [
         (a, [{"step": 100, "elapsed_s": 360.0, "val_psnr": 30.0, "val_lpips": 0.3}], {"step": 110, "elapsed_s": 396.0}),
@@ -85,15 +81,10 @@ def test_long_run_curve_counts_each_run_to_its_last_checkpoint(tmp_path: Path) -
     assert total == pytest.approx((396 + 288) / 3600)
 
 
-def test_real_photo_advice_follows_the_measured_figures() -> None:
+def test_real_photo_advice_follows_the_measured_figures(load_script) -> None:
     """README's real-photo advice is written from docs/real_photos.json: swap which GAN model scores the
     lower clean LPIPS, or which model keeps the best PSNR on noise, and the advice changes with it."""
-    import importlib.util
-
-    path = Path(__file__).resolve().parent.parent / "benchmarks" / "real_photos.py"
-    spec = importlib.util.spec_from_file_location("real_photos_benchmark", path)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_script("benchmarks/real_photos.py")
 
     def rows(fast_lpips: float, srcnn_noise_psnr: float) -> dict:
         base = {"srgan-x4": (30.0, 0.13), "srgan-x4-fast": (29.0, fast_lpips), "srresnet-x4": (30.4, 0.22),
@@ -120,18 +111,10 @@ def test_real_photo_advice_follows_the_measured_figures() -> None:
                                       if not (r["model"] == "srcnn-x4" and r["condition"] == "noise5")]})
 
 
-def test_benchmark_profile_runs_on_the_registry_models(monkeypatch) -> None:
+def test_benchmark_profile_runs_on_the_registry_models(load_script) -> None:
     """benchmarks/run.py profiles the network inside the descriptor load_model returns: after the
     registry began returning descriptors, its profile crashed at the end of a 13-minute run."""
-    import importlib.util
-    import sys
-
-    bench_dir = Path(__file__).resolve().parent.parent / "benchmarks"
-    monkeypatch.syspath_prepend(str(bench_dir))
-    spec = importlib.util.spec_from_file_location("run_benchmark", bench_dir / "run.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_script("benchmarks/run.py")
     for name in ("srgan-x4", "srgan-x4-fast"):
         out = bench.profile_model(name, "fp32", size=16, repeats=1)
         assert out["total_s"] > 0 and out["rows"] and abs(sum(r["share"] for r in out["rows"]) - 1) < 0.05
-    sys.modules.pop("run_benchmark", None)
